@@ -1,0 +1,125 @@
+#pragma once
+// Exact k-th smallest key by most-significant-digit radix select over one or more segments,
+// 16 bits per pass, no copies and no allocation proportional to n. Integer histograms make the
+// result independent of the number of threads.
+
+#include <array>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <type_traits>
+#include <vector>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace dsd::detail {
+
+/// The selected key and how many keys are strictly smaller than it.
+template <class Key>
+struct SelectResult {
+  Key key{};
+  std::size_t less = 0;
+};
+
+inline constexpr unsigned radix_bits = 16;
+inline constexpr std::size_t radix_bins = std::size_t{1} << radix_bits;
+/// Below this many keys a segment is histogrammed by one thread (thread start-up dominates).
+inline constexpr std::size_t parallel_grain = std::size_t{1} << 16;
+
+/// Adds to `hist` the digit at `shift` of every key of segment `s` whose bits above the digit
+/// equal `prefix` (under `prefix_mask`).
+template <class Key, class KeyAt>
+void histogram_segment(std::size_t s, std::size_t n, const KeyAt& key_at, Key prefix,
+                       Key prefix_mask, unsigned shift, std::vector<std::uint64_t>& hist) {
+#if defined(_OPENMP)
+  if (n >= parallel_grain && omp_get_max_threads() > 1) {
+#pragma omp parallel
+    {
+      std::vector<std::uint32_t> local(radix_bins, 0);
+#pragma omp for schedule(static) nowait
+      for (std::size_t i = 0; i < n; ++i) {
+        const Key k = key_at(s, i);
+        if ((k & prefix_mask) == prefix) ++local[(k >> shift) & (radix_bins - 1)];
+      }
+#pragma omp critical(dsd_radix_select)
+      for (std::size_t b = 0; b < radix_bins; ++b) hist[b] += local[b];
+    }
+    return;
+  }
+#endif
+  for (std::size_t i = 0; i < n; ++i) {
+    const Key k = key_at(s, i);
+    if ((k & prefix_mask) == prefix) ++hist[(k >> shift) & (radix_bins - 1)];
+  }
+}
+
+/// The key of 0-based rank `rank` among all keys `key_at(s, i)`, s < sizes.size(), i < sizes[s].
+/// Requires rank < total number of keys.
+template <class Key, class KeyAt>
+SelectResult<Key> radix_select(std::span<const std::size_t> sizes, const KeyAt& key_at,
+                               std::size_t rank) {
+  static_assert(std::is_unsigned_v<Key>);
+  constexpr unsigned key_bits = sizeof(Key) * 8;
+  std::vector<std::uint64_t> hist(radix_bins);
+  Key prefix = 0;
+  Key prefix_mask = 0;
+  std::size_t less = 0;
+  for (unsigned shift = key_bits - radix_bits;; shift -= radix_bits) {
+    std::fill(hist.begin(), hist.end(), 0);
+    for (std::size_t s = 0; s < sizes.size(); ++s)
+      histogram_segment(s, sizes[s], key_at, prefix, prefix_mask, shift, hist);
+    std::size_t b = 0;
+    for (; rank >= hist[b]; ++b) rank -= hist[b], less += hist[b];
+    prefix |= static_cast<Key>(static_cast<Key>(b) << shift);
+    prefix_mask |= static_cast<Key>(static_cast<Key>(radix_bins - 1) << shift);
+    if (shift == 0) break;
+  }
+  return {prefix, less};
+}
+
+/// Order-preserving unsigned key of |x|: clearing the sign bit of an IEEE float leaves its
+/// magnitude ordered as an unsigned integer (zeros, denormals, normals, Inf, then NaNs).
+template <class S>
+auto magnitude_key(S x) noexcept {
+  if constexpr (std::is_same_v<S, float>) return std::bit_cast<std::uint32_t>(x) & 0x7fffffffu;
+  else return std::bit_cast<std::uint64_t>(x) & 0x7fffffffffffffffull;
+}
+
+/// Unsigned key type of a scalar.
+template <class S>
+using key_type = decltype(magnitude_key(S{}));
+
+/// The magnitude whose key is `k`.
+template <class S>
+S magnitude_from_key(key_type<S> k) noexcept {
+  return std::bit_cast<S>(k);
+}
+
+/// Key of the smallest non-finite magnitude (+Inf); every key at or above it is Inf or NaN.
+template <class S>
+constexpr key_type<S> non_finite_key() noexcept {
+  if constexpr (std::is_same_v<S, float>) return 0x7f800000u;
+  else return 0x7ff0000000000000ull;
+}
+
+/// Order-preserving unsigned key of any float/double score (negative scores sort first).
+template <class S>
+auto ordered_key(S x) noexcept {
+  using K = key_type<S>;
+  const K bits = std::bit_cast<K>(x);
+  constexpr K sign = K{1} << (sizeof(K) * 8 - 1);
+  return (bits & sign) ? static_cast<K>(~bits) : static_cast<K>(bits | sign);
+}
+
+/// Inverse of `ordered_key`.
+template <class S>
+S score_from_key(key_type<S> k) noexcept {
+  using K = key_type<S>;
+  constexpr K sign = K{1} << (sizeof(K) * 8 - 1);
+  return std::bit_cast<S>((k & sign) ? static_cast<K>(k & ~sign) : static_cast<K>(~k));
+}
+
+}  // namespace dsd::detail

@@ -1,0 +1,28 @@
+#pragma once
+/// \file
+/// Umbrella header of the dsd core: the standard library only, no backend.
+
+#include "dsd/config.hpp"
+#include "dsd/error.hpp"
+#include "dsd/layers.hpp"
+#include "dsd/mask.hpp"
+#include "dsd/masked.hpp"
+#include "dsd/optim/adam.hpp"
+#include "dsd/optim/optimizer.hpp"
+#include "dsd/optim/sgd.hpp"
+#include "dsd/optim/state.hpp"
+#include "dsd/pruning/keepmax_cut.hpp"
+#include "dsd/pruning/nm_cut.hpp"
+#include "dsd/pruning/policy.hpp"
+#include "dsd/pruning/prune.hpp"
+#include "dsd/pruning/prune_layers.hpp"
+#include "dsd/pruning/random_cut.hpp"
+#include "dsd/schedule/phase_loop.hpp"
+#include "dsd/schedule/report.hpp"
+#include "dsd/schedule/schedule.hpp"
+#include "dsd/tensor.hpp"
+#include "dsd/threshold/global_sparsity.hpp"
+#include "dsd/threshold/kth_magnitude.hpp"
+#include "dsd/threshold/layer_sparsity.hpp"
+#include "dsd/threshold/policy.hpp"
+#include "dsd/threshold/sensitivity.hpp"

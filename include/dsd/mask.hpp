@@ -1,0 +1,219 @@
+#pragma once
+/// \file
+/// Keep/prune masks: bit-packed (`BitMask`) and one byte per weight (`ByteMask`).
+///
+/// A set entry means "kept". Both types are regular values (copyable, comparable) with the same
+/// interface, captured by the `mask_storage` concept; the fused kernels read their raw storage.
+
+#include <bit>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "dsd/config.hpp"
+#include "dsd/error.hpp"
+#include "dsd/tensor.hpp"
+
+namespace dsd {
+
+/// One bit per weight in 64-bit words; bit `i % 64` of word `i / 64` is weight `i`.
+/// Bits past `size()` in the last word are always zero.
+class BitMask {
+ public:
+  BitMask() = default;
+  /// A mask of `n` entries, all kept (or all pruned when `kept` is false).
+  explicit BitMask(std::size_t n, bool kept = true) : words_((n + 63) / 64), size_(n) { fill(kept); }
+
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] bool test(std::size_t i) const noexcept { return (words_[i >> 6] >> (i & 63)) & 1u; }
+  void set(std::size_t i, bool kept) noexcept {
+    const std::uint64_t bit = std::uint64_t{1} << (i & 63);
+    words_[i >> 6] = kept ? (words_[i >> 6] | bit) : (words_[i >> 6] & ~bit);
+  }
+  /// Sets every entry to `kept`.
+  void fill(bool kept) noexcept {
+    for (auto& w : words_) w = kept ? ~std::uint64_t{0} : 0;
+    clear_tail();
+  }
+  /// Sets entry `i` to `keep(i)` for every `i`, packing 64 entries per store.
+  template <class Pred>
+  void assign(Pred&& keep) {
+    const std::size_t full = size_ / 64;
+    for (std::size_t w = 0; w < full; ++w) {
+      std::uint64_t word = 0;
+      for (unsigned j = 0; j < 64; ++j) word |= std::uint64_t{keep(w * 64 + j) ? 1u : 0u} << j;
+      words_[w] = word;
+    }
+    if (full < words_.size()) {
+      std::uint64_t word = 0;
+      for (std::size_t i = full * 64; i < size_; ++i)
+        word |= std::uint64_t{keep(i) ? 1u : 0u} << (i & 63);
+      words_[full] = word;
+    }
+  }
+  /// Number of kept entries.
+  [[nodiscard]] std::size_t count() const noexcept {
+    std::size_t c = 0;
+    for (auto w : words_) c += static_cast<std::size_t>(std::popcount(w));
+    return c;
+  }
+  /// Calls `f(i)` for each kept index, in increasing order.
+  template <class F>
+  void for_each_kept(F&& f) const {
+    for (std::size_t w = 0; w < words_.size(); ++w)
+      for (std::uint64_t word = words_[w]; word != 0; word &= word - 1)
+        f(w * 64 + static_cast<std::size_t>(std::countr_zero(word)));
+  }
+  /// Packed storage, for kernels and serialisation.
+  [[nodiscard]] std::span<const std::uint64_t> words() const noexcept { return words_; }
+  [[nodiscard]] std::span<std::uint64_t> words() noexcept { return words_; }
+
+  friend bool operator==(const BitMask&, const BitMask&) = default;
+
+ private:
+  void clear_tail() noexcept {
+    if (size_ % 64 != 0) words_.back() &= (std::uint64_t{1} << (size_ % 64)) - 1;
+  }
+  std::vector<std::uint64_t> words_;
+  std::size_t size_ = 0;
+};
+
+/// One byte per weight (0 = pruned, 1 = kept): 8x the memory of `BitMask`, simplest to index.
+class ByteMask {
+ public:
+  ByteMask() = default;
+  explicit ByteMask(std::size_t n, bool kept = true) : bytes_(n, kept ? 1 : 0) {}
+
+  [[nodiscard]] std::size_t size() const noexcept { return bytes_.size(); }
+  [[nodiscard]] bool test(std::size_t i) const noexcept { return bytes_[i] != 0; }
+  void set(std::size_t i, bool kept) noexcept { bytes_[i] = kept ? 1 : 0; }
+  void fill(bool kept) noexcept {
+    for (auto& b : bytes_) b = kept ? 1 : 0;
+  }
+  template <class Pred>
+  void assign(Pred&& keep) {
+    for (std::size_t i = 0; i < bytes_.size(); ++i) bytes_[i] = keep(i) ? 1 : 0;
+  }
+  [[nodiscard]] std::size_t count() const noexcept {
+    std::size_t c = 0;
+    for (auto b : bytes_) c += b;
+    return c;
+  }
+  template <class F>
+  void for_each_kept(F&& f) const {
+    for (std::size_t i = 0; i < bytes_.size(); ++i)
+      if (bytes_[i]) f(i);
+  }
+  [[nodiscard]] std::span<const std::uint8_t> bytes() const noexcept { return bytes_; }
+  [[nodiscard]] std::span<std::uint8_t> bytes() noexcept { return bytes_; }
+
+  friend bool operator==(const ByteMask&, const ByteMask&) = default;
+
+ private:
+  std::vector<std::uint8_t> bytes_;
+};
+
+/// The interface every mask type offers; a user mask plugs in by providing it.
+template <class M>
+concept mask_storage = std::regular<M> && std::constructible_from<M, std::size_t, bool> &&
+    requires(M m, const M cm, std::size_t i, bool b) {
+      { cm.size() } -> std::convertible_to<std::size_t>;
+      { cm.test(i) } -> std::convertible_to<bool>;
+      { cm.count() } -> std::convertible_to<std::size_t>;
+      m.set(i, b);
+      m.fill(b);
+      m.assign([](std::size_t) { return true; });
+      cm.for_each_kept([](std::size_t) {});
+    };
+
+/// Fraction of kept entries (1 for an empty mask).
+template <mask_storage M>
+[[nodiscard]] double density(const M& m) noexcept {
+  return m.size() == 0 ? 1.0 : static_cast<double>(m.count()) / static_cast<double>(m.size());
+}
+
+/// Fraction of pruned entries.
+template <mask_storage M>
+[[nodiscard]] double sparsity(const M& m) noexcept {
+  return 1.0 - density(m);
+}
+
+/// Compressed-sparse-row pattern of the kept entries (indices only; values stay in the tensor).
+struct CsrPattern {
+  std::size_t rows = 0;
+  std::size_t cols = 0;
+  std::vector<std::int64_t> row_ptr;  ///< rows + 1 offsets into `col_idx`
+  std::vector<std::int64_t> col_idx;  ///< column of each kept entry, increasing within a row
+};
+
+/// CSR pattern of the kept entries of `m`, read as `shape.outer` rows of `shape.inner` entries.
+template <mask_storage M>
+[[nodiscard]] CsrPattern to_csr(const M& m, Shape shape) {
+  DSD_REQUIRE(shape.size() == m.size(), size_mismatch, "shape ", shape.outer, "x", shape.inner,
+              " has ", shape.size(), " entries but the mask has ", m.size());
+  CsrPattern csr{shape.outer, shape.inner, std::vector<std::int64_t>(shape.outer + 1, 0), {}};
+  csr.col_idx.reserve(m.count());
+  m.for_each_kept([&](std::size_t i) {
+    ++csr.row_ptr[i / shape.inner + 1];
+    csr.col_idx.push_back(static_cast<std::int64_t>(i % shape.inner));
+  });
+  for (std::size_t r = 0; r < shape.outer; ++r) csr.row_ptr[r + 1] += csr.row_ptr[r];
+  return csr;
+}
+
+/// Mask whose kept entries are exactly those listed in a CSR pattern; validates the pattern.
+template <mask_storage M = BitMask>
+[[nodiscard]] M from_csr(const CsrPattern& csr) {
+  DSD_REQUIRE(csr.row_ptr.size() == csr.rows + 1, size_mismatch, "CSR row_ptr has ",
+              csr.row_ptr.size(), " entries, expected rows + 1 = ", csr.rows + 1);
+  DSD_REQUIRE(csr.row_ptr.front() == 0 &&
+                  csr.row_ptr.back() == static_cast<std::int64_t>(csr.col_idx.size()),
+              invalid_argument, "CSR row_ptr must start at 0 and end at nnz = ", csr.col_idx.size());
+  M m(csr.rows * csr.cols, false);
+  for (std::size_t r = 0; r < csr.rows; ++r) {
+    DSD_REQUIRE(csr.row_ptr[r] <= csr.row_ptr[r + 1], invalid_argument,
+                "CSR row_ptr decreases at row ", r);
+    for (auto k = csr.row_ptr[r]; k < csr.row_ptr[r + 1]; ++k) {
+      const auto c = csr.col_idx[static_cast<std::size_t>(k)];
+      DSD_REQUIRE(c >= 0 && static_cast<std::size_t>(c) < csr.cols, invalid_argument,
+                  "CSR column index ", c, " in row ", r, " is outside [0, ", csr.cols, ")");
+      m.set(r * csr.cols + static_cast<std::size_t>(c), true);
+    }
+  }
+  return m;
+}
+
+namespace detail {
+
+/// Calls `f(i, keep)` for every index of a mask of `n` entries, in blocks the compiler vectorises:
+/// the BitMask word is loaded once per 64 elements and the bit test is branch-free.
+template <class F>
+inline void for_each_masked(const BitMask& m, F&& f) {
+  const auto words = m.words();
+  const std::size_t n = m.size();
+  for (std::size_t w = 0; w < words.size(); ++w) {
+    const std::uint64_t word = words[w];
+    const std::size_t base = w * 64;
+    const std::size_t len = n - base < 64 ? n - base : 64;
+    DSD_PRAGMA_SIMD
+    for (std::size_t j = 0; j < len; ++j) f(base + j, ((word >> j) & 1u) != 0);
+  }
+}
+
+template <class F>
+inline void for_each_masked(const ByteMask& m, F&& f) {
+  const std::uint8_t* b = m.bytes().data();
+  const std::size_t n = m.size();
+  DSD_PRAGMA_SIMD
+  for (std::size_t i = 0; i < n; ++i) f(i, b[i] != 0);
+}
+
+template <mask_storage M, class F>
+inline void for_each_masked(const M& m, F&& f) {
+  for (std::size_t i = 0; i < m.size(); ++i) f(i, m.test(i));
+}
+
+}  // namespace detail
+}  // namespace dsd

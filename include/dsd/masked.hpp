@@ -1,0 +1,149 @@
+#pragma once
+/// \file
+/// `Masked<T, Mask>`: a view of the user's weight tensor plus its mask and optimizer state.
+
+#include <cstddef>
+#include <limits>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "dsd/error.hpp"
+#include "dsd/mask.hpp"
+#include "dsd/optim/state.hpp"
+#include "dsd/tensor.hpp"
+
+namespace dsd {
+
+/// Per-layer statistics reported after pruning and by the phase loop.
+struct LayerStats {
+  std::string name;
+  std::size_t size = 0;    ///< number of weights
+  std::size_t kept = 0;    ///< weights the mask keeps
+  double sparsity = 0.0;   ///< pruned fraction
+  double threshold = 0.0;  ///< largest pruned |w| at the last prune (0 when none was pruned)
+};
+
+/// A parameter of the user's trainer, wrapped for DSD. The weights stay in the user's storage:
+/// `Masked` holds a pointer to an owning tensor (vector, Eigen matrix) or a copy of a view (span,
+/// Eigen::Map, raw_tensor), never a copy of the data. Copying a `Masked` copies the mask and the
+/// optimizer state and shares the weights.
+template <parameter_tensor T, mask_storage Mask = BitMask>
+class Masked {
+ public:
+  using tensor_type = T;
+  using mask_type = Mask;
+  using scalar_type = scalar_t<T>;
+
+  /// Wraps an owning tensor; it must outlive the wrapper and keep its size.
+  explicit Masked(T& tensor, std::string name = {})
+    requires(!is_view_v<T>)
+      : tensor_(&tensor), name_(std::move(name)) {
+    init();
+  }
+  /// Wraps a view (span, Map, raw_tensor); the viewed storage must outlive the wrapper.
+  explicit Masked(T view, std::string name = {})
+    requires(is_view_v<T>)
+      : tensor_(std::move(view)), name_(std::move(name)) {
+    init();
+  }
+  /// Temporaries would leave the wrapper dangling.
+  Masked(T&&, std::string = {})
+    requires(!is_view_v<T>)
+  = delete;
+
+  /// The wrapped weights, in place. Throws if the tensor was resized since it was wrapped.
+  [[nodiscard]] std::span<scalar_type> weights() const {
+    const std::span<scalar_type> w = as_span(tensor());
+    DSD_REQUIRE(w.size() == mask_.size(), size_mismatch, "layer \"", name_, "\" has ", w.size(),
+                " weights but its mask has ", mask_.size(),
+                " entries; was the tensor resized after it was wrapped?");
+    return w;
+  }
+  [[nodiscard]] const Mask& mask() const noexcept { return mask_; }
+  [[nodiscard]] const std::string& name() const noexcept { return name_; }
+  [[nodiscard]] std::size_t size() const noexcept { return mask_.size(); }
+  /// Storage-order shape of the wrapped tensor.
+  [[nodiscard]] Shape shape() const { return shape_of(tensor()); }
+  [[nodiscard]] OptimizerState<scalar_type>& state() noexcept { return state_; }
+  [[nodiscard]] const OptimizerState<scalar_type>& state() const noexcept { return state_; }
+  /// Largest pruned |w| at the last prune; 0 when nothing is pruned.
+  [[nodiscard]] double threshold() const noexcept { return threshold_; }
+
+  /// Installs a new mask, then enforces it (weights and optimizer state zeroed where pruned).
+  void set_mask(Mask mask, double threshold = 0.0) {
+    DSD_REQUIRE(mask.size() == mask_.size(), size_mismatch, "mask of ", mask.size(),
+                " entries for layer \"", name_, "\" of ", mask_.size(), " weights");
+    mask_ = std::move(mask);
+    threshold_ = mask_.count() == mask_.size() ? 0.0 : threshold;
+    enforce();
+  }
+
+  /// W = W ⊙ Mask, and the same for every optimizer buffer. Call after a step of your own
+  /// optimizer; dsd's optimizers fuse this into their update.
+  void enforce() {
+    const std::span<scalar_type> w = weights();
+    detail::for_each_masked(mask_, [&](std::size_t i, bool keep) { w[i] = keep ? w[i] : 0; });
+    zero_state_where_pruned();
+  }
+
+  /// Removes the mask: pruned weights and their optimizer state restart at exactly zero.
+  void redense() {
+    enforce();
+    mask_.fill(true);
+    threshold_ = 0.0;
+  }
+
+  /// Name, size, kept count, sparsity and threshold of this layer.
+  [[nodiscard]] LayerStats stats() const {
+    const std::size_t kept = mask_.count();
+    return {name_, mask_.size(), kept, sparsity(mask_), threshold_};
+  }
+
+ private:
+  static constexpr bool stores_pointer = !is_view_v<T>;
+
+  [[nodiscard]] T& tensor() const {
+    if constexpr (stores_pointer) return *tensor_;
+    else return const_cast<T&>(tensor_);  // a view: constness of the handle, not of the data
+  }
+  void init() {
+    const std::size_t n = as_span(tensor()).size();
+    DSD_REQUIRE(n > 0, empty_tensor, "cannot wrap layer \"", name_, "\": it has no weights");
+    mask_ = Mask(n, true);
+  }
+  void zero_state_where_pruned() {
+    for (auto* buf : {&state_.first, &state_.second}) {
+      if (buf->empty()) continue;
+      DSD_REQUIRE(buf->size() == mask_.size(), size_mismatch, "optimizer state of layer \"", name_,
+                  "\" has ", buf->size(), " entries, expected ", mask_.size());
+      scalar_type* s = buf->data();
+      detail::for_each_masked(mask_, [&](std::size_t i, bool keep) { s[i] = keep ? s[i] : 0; });
+    }
+  }
+
+  std::conditional_t<stores_pointer, T*, T> tensor_;
+  std::string name_;
+  Mask mask_;
+  OptimizerState<scalar_type> state_;
+  double threshold_ = 0.0;
+};
+
+/// Deduction: `Masked m(vec)` wraps an owning tensor by reference, `Masked m(span)` a view.
+template <class T>
+Masked(T&, std::string = {}) -> Masked<std::remove_cv_t<T>>;
+template <class T>
+Masked(T&&, std::string = {}) -> Masked<std::remove_cvref_t<T>>;
+
+/// Whether `L` is a `Masked` parameter (any tensor, any mask).
+template <class L>
+inline constexpr bool is_masked_v = false;
+template <class T, class M>
+inline constexpr bool is_masked_v<Masked<T, M>> = true;
+
+/// A wrapped parameter: what prune, enforce, redense and the optimizers accept.
+template <class L>
+concept masked_parameter = is_masked_v<std::remove_cvref_t<L>>;
+
+}  // namespace dsd

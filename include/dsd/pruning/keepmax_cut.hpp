@@ -1,0 +1,25 @@
+#pragma once
+/// \file
+/// Keepmax-Cut: the paper's magnitude pruning.
+
+#include <cmath>
+#include <cstddef>
+#include <span>
+#include <string_view>
+
+#include "dsd/pruning/policy.hpp"
+
+namespace dsd {
+
+/// Keeps the largest |w| and prunes the `k` smallest. Among equal magnitudes at the threshold,
+/// lower indices are pruned first, so the count is exact even when all weights are equal.
+struct KeepmaxCut {
+  static constexpr std::string_view name = "keepmax-cut";
+
+  template <floating_scalar S, mask_storage M>
+  S build_mask(std::span<const S> w, std::size_t prune, M& mask, const PruneInfo& = {}) const {
+    return prune_lowest(w.size(), prune, mask, [w](std::size_t i) { return std::abs(w[i]); });
+  }
+};
+
+}  // namespace dsd

@@ -1,0 +1,69 @@
+#pragma once
+/// \file
+/// The pruning-policy contract and the exact-count selection every ranking policy builds on.
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "dsd/detail/radix_select.hpp"
+#include "dsd/mask.hpp"
+#include "dsd/tensor.hpp"
+
+namespace dsd {
+
+/// What a policy may know about the layer it prunes besides its weights.
+struct PruneInfo {
+  std::string_view name;  ///< the layer's name (RandomCut derives its stream from it)
+  Shape shape;            ///< storage-order shape (N:M groups run along `inner`)
+};
+
+/// A pruning policy: a small struct with a `name` and a `build_mask` that marks exactly
+/// `w.size() - prune` entries as kept. Example:
+/// \code
+/// struct SmallestFirstCut {
+///   static constexpr std::string_view name = "smallest-first";
+///   template <class S, class M>
+///   void build_mask(std::span<const S> w, std::size_t prune, M& mask, const dsd::PruneInfo&) const {
+///     dsd::prune_lowest(w.size(), prune, mask, [&](std::size_t i) { return w[i]; });
+///   }
+/// };
+/// \endcode
+template <class P, class S, class M = BitMask>
+concept pruning_policy = floating_scalar<S> && mask_storage<M> &&
+    requires(const P& p, std::span<const S> w, std::size_t k, M& m, const PruneInfo& info) {
+      { P::name } -> std::convertible_to<std::string_view>;
+      p.build_mask(w, k, m, info);
+    };
+
+/// Marks in `mask` (of `n` entries) the `prune` entries with the lowest `score(i)` as pruned and
+/// all others as kept. Ties are broken by index: among equal scores the lower index is pruned
+/// first. `score` returns float or double; the selection is an O(n) radix select. Returns the
+/// highest pruned score (0 when nothing is pruned).
+template <mask_storage M, class Score>
+auto prune_lowest(std::size_t n, std::size_t prune, M& mask, const Score& score) {
+  using S = std::remove_cvref_t<decltype(score(std::size_t{0}))>;
+  static_assert(floating_scalar<S>, "dsd: a prune_lowest score must return float or double");
+  if (prune == 0) {
+    mask.fill(true);
+    return S{0};
+  }
+  if (prune > n) prune = n;
+  const std::size_t sizes[] = {n};
+  const auto key_at = [&](std::size_t, std::size_t i) { return detail::ordered_key(score(i)); };
+  const auto r = detail::radix_select<detail::key_type<S>>(sizes, key_at, prune - 1);
+  // Keys below r.key are pruned; of the keys equal to it, the first (prune - r.less) by index.
+  std::size_t ties_left = prune - r.less;
+  mask.assign([&](std::size_t i) {
+    const auto k = key_at(0, i);
+    if (k != r.key) return k > r.key;
+    if (ties_left == 0) return true;
+    --ties_left;
+    return false;
+  });
+  return detail::score_from_key<S>(r.key);
+}
+
+}  // namespace dsd

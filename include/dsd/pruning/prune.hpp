@@ -1,0 +1,79 @@
+#pragma once
+/// \file
+/// `prune`: build a layer's mask with a pruning policy and enforce it.
+
+#include <cmath>
+#include <cstddef>
+#include <span>
+#include <string_view>
+
+#include "dsd/error.hpp"
+#include "dsd/masked.hpp"
+#include "dsd/pruning/keepmax_cut.hpp"
+#include "dsd/pruning/policy.hpp"
+#include "dsd/threshold/kth_magnitude.hpp"
+
+namespace dsd {
+
+namespace detail {
+template <class S>
+void require_finite(std::span<const S> w, std::string_view layer) {
+  bool finite = true;
+  DSD_PRAGMA_SIMD
+  for (std::size_t i = 0; i < w.size(); ++i) finite &= std::isfinite(w[i]);
+  if (finite) return;
+  for (std::size_t i = 0; i < w.size(); ++i)
+    DSD_REQUIRE(std::isfinite(w[i]), non_finite, "layer \"", layer, "\" has a non-finite weight (",
+                w[i], ") at index ", i, "; cannot prune it by magnitude");
+}
+}  // namespace detail
+
+/// Prunes exactly `count` weights of `layer` chosen by `policy`, replacing any previous mask;
+/// weights and optimizer state at pruned positions become exactly zero. Throws on NaN/Inf
+/// weights, on `count` > size, and if the policy does not keep exactly size - count weights.
+template <class Policy = KeepmaxCut, masked_parameter L>
+LayerStats prune_exactly(L& layer, std::size_t count, const Policy& policy = {}) {
+  using S = typename L::scalar_type;
+  using M = typename L::mask_type;
+  static_assert(pruning_policy<Policy, S, M>,
+                "dsd: a pruning policy needs `static constexpr std::string_view name` and a const "
+                "`build_mask(std::span<const S> w, std::size_t prune, Mask& mask, const "
+                "dsd::PruneInfo&)` that keeps exactly w.size() - prune entries");
+  const std::span<const S> w = layer.weights();
+  DSD_REQUIRE(count <= w.size(), invalid_argument, "cannot prune ", count, " weights of layer \"",
+              layer.name(), "\", which has ", w.size());
+  detail::require_finite(w, layer.name());
+  M mask(w.size(), true);
+  double threshold = 0.0;
+  const PruneInfo info{layer.name(), layer.shape()};
+  if constexpr (requires { static_cast<double>(policy.build_mask(w, count, mask, info)); })
+    threshold = static_cast<double>(policy.build_mask(w, count, mask, info));
+  else
+    policy.build_mask(w, count, mask, info);
+  DSD_REQUIRE(mask.count() == w.size() - count, invalid_argument, "pruning policy \"",
+              Policy::name, "\" kept ", mask.count(), " of the ", w.size(), " weights of layer \"",
+              layer.name(), "\"; expected exactly ", w.size() - count);
+  layer.set_mask(std::move(mask), threshold);
+  return layer.stats();
+}
+
+/// Prunes round(sparsity * size) weights of `layer` chosen by `policy` (default Keepmax-Cut).
+/// Throws unless 0 <= sparsity < 1.
+template <class Policy = KeepmaxCut, masked_parameter L>
+LayerStats prune(L& layer, double sparsity, const Policy& policy = {}) {
+  return prune_exactly(layer, prune_count(layer.size(), sparsity, layer.name()), policy);
+}
+
+/// W = W ⊙ Mask for one layer (use after your own optimizer's step).
+template <masked_parameter L>
+void enforce(L& layer) {
+  layer.enforce();
+}
+
+/// Removes a layer's mask; pruned weights and their optimizer state restart at zero.
+template <masked_parameter L>
+void redense(L& layer) {
+  layer.redense();
+}
+
+}  // namespace dsd

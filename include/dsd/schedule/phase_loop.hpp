@@ -1,0 +1,87 @@
+#pragma once
+/// \file
+/// The generic D -> S -> D loop around the user's own `train_epoch` and `evaluate`.
+
+#include <chrono>
+#include <functional>
+#include <ostream>
+#include <vector>
+
+#include "dsd/error.hpp"
+#include "dsd/layers.hpp"
+#include "dsd/pruning/keepmax_cut.hpp"
+#include "dsd/pruning/prune_layers.hpp"
+#include "dsd/schedule/report.hpp"
+#include "dsd/schedule/schedule.hpp"
+#include "dsd/threshold/policy.hpp"
+
+namespace dsd {
+
+/// Where the loop stands, handed to every callback.
+struct EpochContext {
+  Phase phase = Phase::dense;
+  int round = 1;
+  int epoch = 0;         ///< 0-based within the phase
+  int global_epoch = 0;  ///< 0-based over the whole run
+  double lr = 0.0;       ///< learning rate for this epoch: use it in your optimizer
+};
+
+/// The user's side of the loop. `train_epoch` and `evaluate` are required; hooks are optional.
+///
+/// Call order, per phase: [prune or re-dense] -> before_phase -> evaluate (accuracy at start) ->
+/// for each epoch { before_epoch -> train_epoch -> evaluate -> after_epoch -> progress line } ->
+/// after_phase. In the sparse phase your optimizer must keep the mask: dsd's optimizers do it in
+/// their step, or call `dsd::enforce(layers)` after your own.
+struct Callbacks {
+  std::function<double(const EpochContext&)> train_epoch;  ///< one epoch; returns its mean loss
+  std::function<double()> evaluate;                         ///< held-out accuracy (or any score)
+  std::function<void(const EpochContext&)> before_phase;
+  std::function<void(const EpochContext&, const PhaseReport&)> after_phase;
+  std::function<void(const EpochContext&)> before_epoch;
+  std::function<void(const EpochContext&, double loss, double accuracy)> after_epoch;
+  std::ostream* progress = nullptr;  ///< one line per epoch when set (e.g. &std::cout)
+};
+
+/// Runs `schedule` over `layers`: `thresholds` decides how many weights each layer loses when
+/// pruning, `policy` which ones. Returns the per-phase report.
+template <class Policy = KeepmaxCut, layer_collection C, class Thresholds>
+  requires threshold_policy<Thresholds, C>
+Report run(C&& layers, const Schedule& schedule, const Thresholds& thresholds,
+           const Callbacks& callbacks, const Policy& policy = {}) {
+  DSD_REQUIRE(callbacks.train_epoch, invalid_argument, "run: Callbacks::train_epoch is not set");
+  DSD_REQUIRE(callbacks.evaluate, invalid_argument, "run: Callbacks::evaluate is not set");
+  using clock = std::chrono::steady_clock;
+  Report report;
+  int global_epoch = 0;
+  for (const PhasePlan& plan : schedule.plan()) {
+    if (plan.prune_before) prune(layers, thresholds, policy);
+    if (plan.redense_before) redense(layers);
+    if (plan.epochs == 0) continue;
+    EpochContext ctx{plan.phase, plan.round, 0, global_epoch, plan.lr};
+    const auto start = clock::now();
+    if (callbacks.before_phase) callbacks.before_phase(ctx);
+    PhaseReport phase{plan.phase, plan.round, plan.epochs, plan.lr, callbacks.evaluate(), 0.0, 0.0,
+                      layer_stats(layers)};
+    phase.accuracy_end = phase.accuracy_start;
+    for (int e = 0; e < plan.epochs; ++e, ++global_epoch) {
+      ctx.epoch = e;
+      ctx.global_epoch = global_epoch;
+      if (callbacks.before_epoch) callbacks.before_epoch(ctx);
+      const double loss = callbacks.train_epoch(ctx);
+      phase.accuracy_end = callbacks.evaluate();
+      if (callbacks.after_epoch) callbacks.after_epoch(ctx, loss, phase.accuracy_end);
+      if (callbacks.progress)
+        *callbacks.progress << detail::format(
+            "[%-8s r%d] epoch %3d/%-3d (total %3d/%d)  lr %-9.3g loss %-9.4f accuracy %.4f\n",
+            std::string(to_string(plan.phase)).c_str(), plan.round, e + 1, plan.epochs,
+            global_epoch + 1, schedule.total_epochs(), plan.lr, loss, phase.accuracy_end)
+                            << std::flush;
+    }
+    phase.seconds = std::chrono::duration<double>(clock::now() - start).count();
+    if (callbacks.after_phase) callbacks.after_phase(ctx, phase);
+    report.phases.push_back(std::move(phase));
+  }
+  return report;
+}
+
+}  // namespace dsd

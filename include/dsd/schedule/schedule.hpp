@@ -1,0 +1,96 @@
+#pragma once
+/// \file
+/// The D -> S -> D schedule: phase lengths, learning rates, rounds, fused and from-scratch modes.
+
+#include <cmath>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "dsd/error.hpp"
+
+namespace dsd {
+
+/// The three phases of DSD.
+enum class Phase { dense, sparse, redense };
+
+/// Name of a phase as printed in progress lines and reports.
+constexpr std::string_view to_string(Phase p) noexcept {
+  switch (p) {
+    case Phase::dense: return "dense";
+    case Phase::sparse: return "sparse";
+    case Phase::redense: return "re-dense";
+  }
+  return "?";
+}
+
+/// One planned phase: what runs, how long, at which learning rate, and what happens before it.
+struct PhasePlan {
+  Phase phase = Phase::dense;
+  int round = 1;            ///< DSD round (1-based)
+  int epochs = 0;
+  double lr = 0.0;
+  bool prune_before = false;    ///< prune all layers before the phase's first epoch
+  bool redense_before = false;  ///< remove all masks before the phase's first epoch
+};
+
+/// Epoch counts and learning rates of a DSD run.
+///
+/// Round 1 trains `dense_epochs` dense at `lr`, prunes, trains `sparse_epochs` sparse at `lr`,
+/// removes the mask and trains `redense_epochs` at `lr * redense_lr_scale`. Each further round
+/// prunes again and repeats S and D with the learning rate scaled once more (the paper's second
+/// ResNet-50 round). `prune_at_epoch = E` fuses D and S: pruning happens after E dense epochs and
+/// the sparse phase absorbs the remaining dense epochs (E = 0 is sparse-from-scratch). With
+/// `prune = false` the same phases run without masks: the equal-epoch dense baseline, including
+/// its learning-rate drop.
+struct Schedule {
+  int dense_epochs = 0;
+  int sparse_epochs = 0;
+  int redense_epochs = 0;
+  double lr = 0.01;
+  double redense_lr_scale = 0.1;
+  int rounds = 1;
+  std::optional<int> prune_at_epoch;  ///< fused D+S: prune after this many dense epochs
+  bool prune = true;                  ///< false: dense baseline with the same phases and lrs
+
+  /// Throws `dsd::error` (invalid_schedule) naming the first inconsistent field.
+  void validate() const {
+    DSD_REQUIRE(dense_epochs >= 0 && sparse_epochs >= 0 && redense_epochs >= 0, invalid_schedule,
+                "epoch counts must be >= 0 (got dense ", dense_epochs, ", sparse ", sparse_epochs,
+                ", re-dense ", redense_epochs, ")");
+    DSD_REQUIRE(total_epochs() > 0, invalid_schedule, "the schedule has no epochs to train");
+    DSD_REQUIRE(std::isfinite(lr) && lr > 0.0, invalid_schedule, "lr ", lr, " must be finite and > 0");
+    DSD_REQUIRE(std::isfinite(redense_lr_scale) && redense_lr_scale > 0.0, invalid_schedule,
+                "redense_lr_scale ", redense_lr_scale, " must be finite and > 0");
+    DSD_REQUIRE(rounds >= 1, invalid_schedule, "rounds ", rounds, " must be >= 1");
+    if (prune_at_epoch)
+      DSD_REQUIRE(*prune_at_epoch >= 0 && *prune_at_epoch <= dense_epochs, invalid_schedule,
+                  "prune_at_epoch ", *prune_at_epoch, " is outside [0, dense_epochs = ",
+                  dense_epochs, "]");
+  }
+
+  /// Total epochs over all phases and rounds.
+  [[nodiscard]] int total_epochs() const noexcept {
+    return dense_epochs + rounds * (sparse_epochs + redense_epochs);
+  }
+
+  /// The phases in order. Phases of zero epochs are kept so their prune/re-dense still happens.
+  [[nodiscard]] std::vector<PhasePlan> plan() const {
+    validate();
+    const int dense = prune_at_epoch.value_or(dense_epochs);
+    std::vector<PhasePlan> phases;
+    if (dense > 0) phases.push_back({Phase::dense, 1, dense, lr, false, false});
+    double scale = 1.0;
+    for (int r = 1; r <= rounds; ++r) {
+      const int sparse = sparse_epochs + (r == 1 ? dense_epochs - dense : 0);
+      const Phase s = prune ? Phase::sparse : Phase::dense;
+      const Phase d = prune ? Phase::redense : Phase::dense;
+      phases.push_back({s, r, sparse, lr * scale, prune, false});
+      scale *= redense_lr_scale;
+      phases.push_back({d, r, redense_epochs, lr * scale, false, prune});
+    }
+    return phases;
+  }
+};
+
+}  // namespace dsd

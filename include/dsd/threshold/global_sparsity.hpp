@@ -1,0 +1,63 @@
+#pragma once
+/// \file
+/// Global sparsity: one magnitude threshold across all layers, found without copying them.
+
+#include <algorithm>
+#include <cstddef>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "dsd/detail/radix_select.hpp"
+#include "dsd/error.hpp"
+#include "dsd/layers.hpp"
+#include "dsd/threshold/kth_magnitude.hpp"
+
+namespace dsd {
+
+/// Prunes round(sparsity * N) of the N weights of all non-excluded layers together, the smallest
+/// magnitudes first, so layers with many small weights lose more. Ties at the global threshold go
+/// to earlier layers, then lower indices, so the total is exact. Layers must share a scalar type.
+struct GlobalSparsity {
+  double sparsity = 0.5;
+  std::vector<std::string> exclude;
+
+  template <layer_collection C>
+  [[nodiscard]] std::vector<std::size_t> prune_counts(C& layers) const {
+    using S = collection_scalar_t<C>;
+    using K = detail::key_type<S>;
+    std::vector<std::span<const S>> spans;
+    std::vector<std::size_t> sizes;
+    std::size_t total = 0;
+    for_each_layer(layers, [&](auto& l, std::size_t) {
+      static_assert(std::is_same_v<typename std::remove_cvref_t<decltype(l)>::scalar_type, S>,
+                    "dsd: GlobalSparsity needs all layers to share one scalar type");
+      const bool excluded = std::find(exclude.begin(), exclude.end(), l.name()) != exclude.end();
+      const std::span<const S> w = l.weights();
+      spans.push_back(excluded ? w.first(0) : w);
+      sizes.push_back(spans.back().size());
+      total += sizes.back();
+    });
+    DSD_REQUIRE(total > 0, empty_tensor, "GlobalSparsity over layers with no prunable weights");
+    const std::size_t k = prune_count(total, sparsity, "<global>");
+    std::vector<std::size_t> counts(spans.size(), 0);
+    if (k == 0) return counts;
+    const auto key_at = [&](std::size_t s, std::size_t i) { return detail::magnitude_key(spans[s][i]); };
+    const auto r = detail::radix_select<K>(sizes, key_at, k - 1);
+    std::size_t ties_left = k - r.less;
+    for (std::size_t s = 0; s < spans.size(); ++s) {
+      std::size_t less = 0, equal = 0;
+      for (std::size_t i = 0; i < sizes[s]; ++i) {
+        const K key = key_at(s, i);
+        less += key < r.key;
+        equal += key == r.key;
+      }
+      const std::size_t ties = std::min(equal, ties_left);
+      ties_left -= ties;
+      counts[s] = less + ties;
+    }
+    return counts;
+  }
+};
+
+}  // namespace dsd

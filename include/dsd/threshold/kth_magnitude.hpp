@@ -1,0 +1,59 @@
+#pragma once
+/// \file
+/// O(n) k-th smallest magnitude, per tensor or across several tensors without copying them.
+
+#include <cmath>
+#include <cstddef>
+#include <span>
+#include <vector>
+
+#include "dsd/detail/radix_select.hpp"
+#include "dsd/error.hpp"
+#include "dsd/tensor.hpp"
+
+namespace dsd {
+
+/// The `k`-th smallest |w| (1-based: k = 1 is the minimum) of the concatenation of `segments`,
+/// found by radix select in two passes over float data (four over double), never by sorting.
+/// Equals `std::nth_element` on the magnitudes at position k - 1. NaN magnitudes rank above +Inf.
+template <floating_scalar S>
+[[nodiscard]] S kth_magnitude(std::span<const std::span<const S>> segments, std::size_t k) {
+  std::vector<std::size_t> sizes;
+  sizes.reserve(segments.size());
+  std::size_t total = 0;
+  for (auto seg : segments) sizes.push_back(seg.size()), total += seg.size();
+  DSD_REQUIRE(total > 0, empty_tensor, "kth_magnitude of an empty tensor");
+  DSD_REQUIRE(k >= 1 && k <= total, invalid_argument, "kth_magnitude: k = ", k,
+              " is outside [1, ", total, "]");
+  const auto key_at = [&](std::size_t s, std::size_t i) {
+    return detail::magnitude_key(segments[s][i]);
+  };
+  const auto r = detail::radix_select<detail::key_type<S>>(sizes, key_at, k - 1);
+  return detail::magnitude_from_key<S>(r.key);
+}
+
+/// The `k`-th smallest |w| (1-based) of one tensor.
+template <floating_scalar S>
+[[nodiscard]] S kth_magnitude(std::span<const S> w, std::size_t k) {
+  const std::span<const S> one[] = {w};
+  return kth_magnitude<S>(std::span<const std::span<const S>>(one), k);
+}
+
+/// The `k`-th smallest |w| (1-based) of any readable tensor.
+template <readable_tensor T>
+[[nodiscard]] scalar_t<T> kth_magnitude(const T& w, std::size_t k) {
+  return kth_magnitude<scalar_t<T>>(as_const_span(w), k);
+}
+
+/// Number of weights pruned at `sparsity` in a tensor of `n`: round(sparsity * n), halves away
+/// from zero (so a
+/// tiny layer may lose all its weights at a high sparsity). Throws unless 0 <= sparsity < 1.
+[[nodiscard]] inline std::size_t prune_count(std::size_t n, double sparsity,
+                                             std::string_view layer = {}) {
+  DSD_REQUIRE(sparsity >= 0.0 && sparsity < 1.0, invalid_argument, "sparsity ", sparsity,
+              layer.empty() ? "" : " for layer \"", layer, layer.empty() ? "" : "\"",
+              " is outside [0, 1)");
+  return static_cast<std::size_t>(std::llround(sparsity * static_cast<double>(n)));
+}
+
+}  // namespace dsd

@@ -1,0 +1,91 @@
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <dsd/mask.hpp>
+#include <vector>
+
+TEST_CASE_TEMPLATE("a new mask keeps or prunes everything", M, dsd::BitMask, dsd::ByteMask) {
+  for (std::size_t n : {1u, 63u, 64u, 65u, 1000u}) {
+    const M kept(n, true), pruned(n, false);
+    CHECK(kept.size() == n);
+    CHECK(kept.count() == n);
+    CHECK(pruned.count() == 0);
+    CHECK(dsd::density(kept) == 1.0);
+    CHECK(dsd::sparsity(pruned) == 1.0);
+  }
+}
+
+TEST_CASE_TEMPLATE("set, test, count and iteration agree", M, dsd::BitMask, dsd::ByteMask) {
+  M m(130, false);
+  const std::vector<std::size_t> on = {0, 5, 63, 64, 65, 127, 128, 129};
+  for (auto i : on) m.set(i, true);
+  CHECK(m.count() == on.size());
+  for (std::size_t i = 0; i < m.size(); ++i)
+    CHECK(m.test(i) == (std::find(on.begin(), on.end(), i) != on.end()));
+  std::vector<std::size_t> seen;
+  m.for_each_kept([&](std::size_t i) { seen.push_back(i); });
+  CHECK(seen == on);
+  m.set(64, false);
+  CHECK(m.count() == on.size() - 1);
+  CHECK_FALSE(m.test(64));
+  CHECK(dsd::density(m) == doctest::Approx(7.0 / 130.0));
+}
+
+TEST_CASE("BitMask keeps the bits past its size at zero") {
+  dsd::BitMask m(70, true);
+  CHECK(m.words().size() == 2);
+  CHECK(m.words()[1] == (std::uint64_t{1} << 6) - 1);
+  m.assign([](std::size_t) { return true; });
+  CHECK(m.words()[1] == (std::uint64_t{1} << 6) - 1);
+  CHECK(m.count() == 70);
+}
+
+TEST_CASE_TEMPLATE("assign visits indices in order and packs them", M, dsd::BitMask, dsd::ByteMask) {
+  M m(200, false);
+  std::size_t expected = 0;
+  bool ordered = true;
+  m.assign([&](std::size_t i) {
+    ordered &= i == expected++;
+    return i % 3 == 0;
+  });
+  CHECK(ordered);
+  CHECK(expected == 200);
+  CHECK(m.count() == 67);
+  for (std::size_t i = 0; i < 200; ++i) CHECK(m.test(i) == (i % 3 == 0));
+}
+
+TEST_CASE_TEMPLATE("masks compare by content", M, dsd::BitMask, dsd::ByteMask) {
+  M a(100, true), b(100, true);
+  CHECK(a == b);
+  b.set(99, false);
+  CHECK(a != b);
+  a.set(99, false);
+  CHECK(a == b);
+  CHECK(M(100, true) != M(101, true));
+}
+
+TEST_CASE_TEMPLATE("CSR conversion round-trips", M, dsd::BitMask, dsd::ByteMask) {
+  M m(3 * 5, false);
+  // row 0: cols 1,4; row 1: empty; row 2: cols 0,2,3
+  for (auto i : {1, 4, 10, 12, 13}) m.set(static_cast<std::size_t>(i), true);
+  const dsd::CsrPattern csr = dsd::to_csr(m, dsd::Shape{3, 5});
+  CHECK(csr.rows == 3);
+  CHECK(csr.cols == 5);
+  CHECK(csr.row_ptr == std::vector<std::int64_t>{0, 2, 2, 5});
+  CHECK(csr.col_idx == std::vector<std::int64_t>{1, 4, 0, 2, 3});
+  CHECK(dsd::from_csr<M>(csr) == m);
+}
+
+TEST_CASE("CSR conversion rejects inconsistent input") {
+  const dsd::BitMask m(12, true);
+  CHECK_THROWS_WITH_AS(dsd::to_csr(m, dsd::Shape{5, 5}),
+                       "dsd: shape 5x5 has 25 entries but the mask has 12", dsd::error);
+  dsd::CsrPattern bad{2, 3, {0, 1, 2}, {0, 3}};
+  CHECK_THROWS_WITH_AS(dsd::from_csr(bad), "dsd: CSR column index 3 in row 1 is outside [0, 3)",
+                       dsd::error);
+  bad = {2, 3, {0, 2, 1}, {0, 1}};
+  CHECK_THROWS_AS(dsd::from_csr(bad), dsd::error);
+  bad = {2, 3, {0, 1}, {0}};
+  CHECK_THROWS_WITH_AS(dsd::from_csr(bad), "dsd: CSR row_ptr has 2 entries, expected rows + 1 = 3",
+                       dsd::error);
+}
