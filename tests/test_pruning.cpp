@@ -1,1 +1,200 @@
 #include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <dsd/dsd.hpp>
+#include <limits>
+#include <vector>
+
+#include "test_util.hpp"
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace {
+template <class M>
+std::vector<bool> bits(const M& m) {
+  std::vector<bool> b(m.size());
+  for (std::size_t i = 0; i < m.size(); ++i) b[i] = m.test(i);
+  return b;
+}
+struct KeepsAll {  // a broken user policy: ignores the prune count
+  static constexpr std::string_view name = "keeps-all";
+  void build_mask(std::span<const float>, std::size_t, dsd::BitMask& m, const dsd::PruneInfo&) const {
+    m.fill(true);
+  }
+};
+}  // namespace
+
+TEST_CASE_TEMPLATE("every policy prunes exactly round(s * n) weights", M, dsd::BitMask, dsd::ByteMask) {
+  for (std::size_t n : {1u, 2u, 3u, 7u, 64u, 65u, 1000u, 4099u}) {
+    for (double s : {0.0, 0.001, 0.1, 0.25, 0.5, 0.5001, 0.9, 0.99, 0.999}) {
+      auto w = dsd_test::uniform<float>(n, n);
+      const std::size_t k = static_cast<std::size_t>(std::llround(s * static_cast<double>(n)));
+      dsd::Masked<std::vector<float>, M> a(w, "a");
+      CHECK(dsd::prune(a, s).kept == n - k);
+      CHECK(a.mask().count() == n - k);
+      auto w2 = dsd_test::uniform<float>(n, n);
+      dsd::Masked<std::vector<float>, M> b(w2, "b");
+      CHECK(dsd::prune(b, s, dsd::RandomCut{.seed = 7}).kept == n - k);
+      // Pruned weights are exactly zero, kept ones untouched.
+      const auto orig = dsd_test::uniform<float>(n, n);
+      for (std::size_t i = 0; i < n; ++i) CHECK(w2[i] == (b.mask().test(i) ? orig[i] : 0.0f));
+    }
+  }
+}
+
+TEST_CASE_TEMPLATE("Keepmax-Cut keeps the largest magnitudes", S, float, double) {
+  auto w = dsd_test::uniform<S>(5000, 11);
+  const auto orig = w;
+  dsd::Masked layer(w, "fc");
+  const auto stats = dsd::prune(layer, 0.7);
+  S max_pruned = 0, min_kept = std::numeric_limits<S>::max();
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    if (layer.mask().test(i)) min_kept = std::min(min_kept, std::abs(orig[i]));
+    else max_pruned = std::max(max_pruned, std::abs(orig[i]));
+  }
+  CHECK(max_pruned <= min_kept);
+  CHECK(stats.threshold == static_cast<double>(max_pruned));
+  CHECK(stats.threshold == static_cast<double>(dsd::kth_magnitude(orig, 3500)));
+  CHECK(stats.sparsity == doctest::Approx(0.7));
+  CHECK(stats.name == "fc");
+}
+
+TEST_CASE("Keepmax-Cut breaks ties by pruning lower indices first") {
+  std::vector<float> w = {1, -1, 1, 1, -1, 1};  // all magnitudes equal
+  dsd::Masked layer(w);
+  dsd::prune(layer, 0.5);
+  CHECK(bits(layer.mask()) == std::vector<bool>{false, false, false, true, true, true});
+  std::vector<float> v = {3, 2, -2, 1, 2, 5, -2};  // ties at the threshold 2
+  dsd::Masked l2(v);
+  dsd::prune_exactly(l2, 3);  // prunes 1, then the first two 2s (indices 1, 2)
+  CHECK(bits(l2.mask()) == std::vector<bool>{true, false, false, false, true, true, true});
+  CHECK(l2.threshold() == 2.0);
+}
+
+TEST_CASE("pruning a layer again replaces its mask; zero weights rank lowest") {
+  std::vector<double> w = {0.0, 0.5, -0.1, 0.0, 4.0, -3.0};
+  dsd::Masked layer(w);
+  dsd::prune(layer, 0.5);
+  CHECK(bits(layer.mask()) == std::vector<bool>{false, true, false, false, true, true});
+  dsd::prune(layer, 0.0);  // sparsity 0 keeps everything again (the zeros stay zero)
+  CHECK(layer.mask().count() == 6);
+  CHECK(layer.threshold() == 0.0);
+  CHECK(w == std::vector<double>{0.0, 0.5, 0.0, 0.0, 4.0, -3.0});
+}
+
+TEST_CASE("Random-Cut is reproducible bit for bit and ignores the weights") {
+  std::vector<float> a(128, 1.0f), b = dsd_test::uniform<float>(128, 99);
+  dsd::Masked la(a, "fc1"), lb(b, "fc1");
+  dsd::prune(la, 0.5, dsd::RandomCut{.seed = 42});
+  dsd::prune(lb, 0.5, dsd::RandomCut{.seed = 42});
+  CHECK(la.mask() == lb.mask());
+  // Known answer: the pattern is a pure function of (seed, name, index), the same on every
+  // machine; these words were produced by this implementation and pin it down.
+  const auto words = la.mask().words();
+  CHECK(words[0] == 0x692ad06a23e3795cull);
+  CHECK(words[1] == 0xfe347135336c55c8ull);
+  CHECK(la.mask().count() == 64);
+  // The mixer is SplitMix64's finaliser: its first output from state 0 is a published value.
+  CHECK(dsd::detail::mix64(0x9e3779b97f4a7c15ull) == 0xe220a8397b1dcdafull);
+  std::vector<float> c(128, 1.0f), d(128, 1.0f);
+  dsd::Masked lc(c, "fc1"), ld(d, "fc2");
+  dsd::prune(lc, 0.5, dsd::RandomCut{.seed = 43});
+  dsd::prune(ld, 0.5, dsd::RandomCut{.seed = 42});
+  CHECK(lc.mask() != la.mask());  // another seed
+  CHECK(ld.mask() != la.mask());  // another layer
+}
+
+#if defined(_OPENMP)
+TEST_CASE("pruning results do not depend on the number of threads") {
+  const auto orig = dsd_test::uniform<float>(1 << 20, 5);
+  const int saved = omp_get_max_threads();
+  std::vector<dsd::BitMask> masks;
+  for (int threads : {1, 2, 3}) {
+    omp_set_num_threads(threads);
+    auto w = orig, r = orig;
+    dsd::Masked lw(w, "w"), lr(r, "r");
+    dsd::prune(lw, 0.8);
+    dsd::prune(lr, 0.3, dsd::RandomCut{.seed = 1});
+    masks.push_back(lw.mask());
+    masks.push_back(lr.mask());
+  }
+  omp_set_num_threads(saved);
+  CHECK(masks[0] == masks[2]);
+  CHECK(masks[0] == masks[4]);
+  CHECK(masks[1] == masks[3]);
+  CHECK(masks[1] == masks[5]);
+}
+#endif
+
+TEST_CASE_TEMPLATE("N:M cut keeps the N largest of every group of M", S, float, double) {
+  auto w = dsd_test::uniform<S>(8 * 16, 21);
+  const auto orig = w;
+  dsd::Masked layer(dsd::raw_tensor<S>{w.data(), w.size(), {8, 16}}, "nm");
+  const auto stats = dsd::prune(layer, dsd::NMCut<2, 4>::sparsity, dsd::NMCut<2, 4>{});
+  CHECK(stats.kept == w.size() / 2);
+  for (std::size_t g = 0; g < w.size(); g += 4) {
+    int kept = 0;
+    for (std::size_t i = g; i < g + 4; ++i) {
+      kept += layer.mask().test(i);
+      for (std::size_t j = g; j < g + 4; ++j)
+        if (layer.mask().test(i) && !layer.mask().test(j)) CHECK(std::abs(orig[i]) >= std::abs(orig[j]));
+    }
+    CHECK(kept == 2);
+  }
+  std::vector<S> ties = {1, 1, 1, 1, 2, -2, 2, 2, 0, 5, 0, 0};
+  dsd::Masked lt(dsd::raw_tensor<S>{ties.data(), ties.size(), {1, 12}});
+  dsd::prune(lt, 0.75, dsd::NMCut<1, 4>{});
+  CHECK(bits(lt.mask()) == std::vector<bool>{false, false, false, true, false, false, false, true,
+                                             false, true, false, false});
+}
+
+TEST_CASE("N:M cut rejects layers and sparsities it cannot honour") {
+  std::vector<float> w(12, 1.0f);
+  dsd::Masked rows6(dsd::raw_tensor<float>{w.data(), 12, {2, 6}}, "fc");
+  CHECK_THROWS_WITH_AS(dsd::prune(rows6, 0.5, dsd::NMCut<2, 4>{}),
+                       "dsd: NMCut<2,4> needs rows whose length is a multiple of 4; layer \"fc\" has rows of 6",
+                       dsd::error);
+  dsd::Masked flat(w, "fc");
+  CHECK_THROWS_WITH_AS(dsd::prune(flat, 0.7, dsd::NMCut<2, 4>{}),
+                       "dsd: NMCut<2,4> prunes exactly 2 of every 4 weights (sparsity 0.5); layer "
+                       "\"fc\" was asked to prune 8 of 12",
+                       dsd::error);
+}
+
+TEST_CASE("pruning refuses NaN and Inf weights, naming the layer and index") {
+  std::vector<float> w = {1, 2, std::nanf(""), 4};
+  dsd::Masked layer(w, "conv1");
+  CHECK_THROWS_WITH_AS(dsd::prune(layer, 0.5),
+                       "dsd: layer \"conv1\" has a non-finite weight (nan) at index 2; cannot prune "
+                       "it by magnitude",
+                       dsd::error);
+  w[2] = -std::numeric_limits<float>::infinity();
+  try {
+    dsd::prune(layer, 0.5);
+    FAIL("expected dsd::error");
+  } catch (const dsd::error& e) {
+    CHECK(e.code() == dsd::errc::non_finite);
+  }
+  CHECK(layer.mask().count() == 4);  // a failed prune leaves the layer untouched
+  CHECK(w[0] == 1.0f);
+}
+
+TEST_CASE("a pruning policy that breaks its contract is caught") {
+  std::vector<float> w(10, 1.0f);
+  dsd::Masked layer(w, "fc");
+  CHECK_THROWS_WITH_AS(dsd::prune(layer, 0.5, KeepsAll{}),
+                       "dsd: pruning policy \"keeps-all\" kept 10 of the 10 weights of layer \"fc\"; "
+                       "expected exactly 5",
+                       dsd::error);
+}
+
+TEST_CASE("prune_lowest honours an arbitrary user score") {
+  dsd::BitMask m(6, true);
+  const std::vector<double> score = {0.5, -3.0, 2.0, -3.0, 0.0, 7.0};
+  const double t = dsd::prune_lowest(6, 3, m, [&](std::size_t i) { return score[i]; });
+  CHECK(bits(m) == std::vector<bool>{true, false, true, false, false, true});
+  CHECK(t == 0.0);
+}

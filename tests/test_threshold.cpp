@@ -1,1 +1,71 @@
 #include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <dsd/dsd.hpp>
+#include <vector>
+
+#include "test_util.hpp"
+
+TEST_CASE("global sparsity prunes exactly the requested share of all layers") {
+  // Layers at different scales: the global threshold takes more from the small-weight layer.
+  auto a = dsd_test::uniform<float>(3000, 1, 1.0), b = dsd_test::uniform<float>(1000, 2, 0.1),
+       c = dsd_test::uniform<float>(777, 3, 0.5);
+  const auto a0 = a, b0 = b, c0 = c;
+  dsd::Masked la(a, "a"), lb(b, "b"), lc(c, "c");
+  const auto stats = dsd::prune(dsd::layers(la, lb, lc), dsd::GlobalSparsity{.sparsity = 0.6});
+  const std::size_t total = 3000 + 1000 + 777, kept = stats[0].kept + stats[1].kept + stats[2].kept;
+  CHECK(total - kept == static_cast<std::size_t>(std::llround(0.6 * double(total))));
+  CHECK(stats[1].sparsity > stats[2].sparsity);
+  CHECK(stats[2].sparsity > stats[0].sparsity);
+  // Equivalent to one Keepmax-Cut on the concatenation.
+  std::vector<float> all(a0);
+  all.insert(all.end(), b0.begin(), b0.end());
+  all.insert(all.end(), c0.begin(), c0.end());
+  std::vector<float> cat(all);
+  dsd::Masked lall(cat, "all");
+  dsd::prune(lall, 0.6);
+  std::size_t i = 0;
+  for (const auto* l : {&la.mask(), &lb.mask(), &lc.mask()})
+    for (std::size_t j = 0; j < l->size(); ++j, ++i) REQUIRE(l->test(j) == lall.mask().test(i));
+}
+
+TEST_CASE("global sparsity splits ties across layers exactly, earlier layers first") {
+  std::vector<float> a(10, 1.0f), b(10, 1.0f);
+  dsd::Masked la(a, "a"), lb(b, "b");
+  const auto stats = dsd::prune(dsd::layers(la, lb), dsd::GlobalSparsity{.sparsity = 0.75});
+  CHECK(stats[0].kept == 0);
+  CHECK(stats[1].kept == 5);
+}
+
+TEST_CASE("global sparsity honours the exclusion list") {
+  std::vector<double> a = {1, 2, 3, 4}, b = {0.1, 0.2, 0.3, 0.4};
+  dsd::Masked la(a, "a"), lb(b, "embedding");
+  const auto stats = dsd::prune(dsd::layers(la, lb), dsd::GlobalSparsity{.sparsity = 0.5, .exclude = {"embedding"}});
+  CHECK(stats[0].kept == 2);
+  CHECK(stats[1].kept == 4);
+  CHECK(a == std::vector<double>{0, 0, 3, 4});
+}
+
+TEST_CASE("per-layer sparsity by name, with a fallback") {
+  std::vector<float> a(100, 1.0f), b(100, 1.0f), c(100, 1.0f);
+  dsd::Masked la(a, "conv1"), lb(b, "fc1"), lc(c, "fc2");
+  const dsd::LayerSparsity s{.sparsity = {{"fc1", 0.9}, {"conv1", 0.2}}, .fallback = 0.5};
+  const auto stats = dsd::prune(dsd::layers(la, lb, lc), s);
+  CHECK(stats[0].kept == 80);
+  CHECK(stats[1].kept == 10);
+  CHECK(stats[2].kept == 50);
+  CHECK_THROWS_WITH_AS(dsd::prune(dsd::layers(la), dsd::LayerSparsity{.sparsity = {{"conv1", 1.5}}}),
+                       "dsd: sparsity 1.5 for layer \"conv1\" is outside [0, 1)", dsd::error);
+}
+
+TEST_CASE("Random-Cut at a global sparsity uses the same per-layer counts as Keepmax-Cut") {
+  auto a = dsd_test::uniform<float>(500, 1), b = dsd_test::uniform<float>(500, 2, 0.2);
+  auto a2 = a, b2 = b;
+  dsd::Masked la(a, "a"), lb(b, "b"), ra(a2, "a"), rb(b2, "b");
+  const auto keep = dsd::prune(dsd::layers(la, lb), dsd::GlobalSparsity{.sparsity = 0.5});
+  const auto rnd = dsd::prune(dsd::layers(ra, rb), dsd::GlobalSparsity{.sparsity = 0.5}, dsd::RandomCut{.seed = 9});
+  CHECK(keep[0].kept == rnd[0].kept);
+  CHECK(keep[1].kept == rnd[1].kept);
+  CHECK(la.mask() != ra.mask());
+}

@@ -1,4 +1,5 @@
-# Builds tests/package/consumer against dsd, either installed (find_package) or as a subdirectory.
+# Builds tests/package/consumer against dsd, installed (find_package), as a
+# subdirectory, or through FetchContent.
 # Invoked by ctest with -DDSD_SOURCE_DIR, -DWORK_DIR and -DMODE.
 file(REMOVE_RECURSE ${WORK_DIR})
 function(run)
@@ -13,6 +14,8 @@ if(MODE STREQUAL "find_package")
       -DDSD_BUILD_EXAMPLES=OFF -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix)
   run(${CMAKE_COMMAND} --install ${WORK_DIR}/dsd-build)
   run(${CMAKE_COMMAND} -S ${consumer} -B ${WORK_DIR}/consumer-build -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix)
+elseif(MODE STREQUAL "fetchcontent")
+  run(${CMAKE_COMMAND} -S ${consumer} -B ${WORK_DIR}/consumer-build -DDSD_FETCH_DIR=${DSD_SOURCE_DIR})
 else()
   run(${CMAKE_COMMAND} -S ${consumer} -B ${WORK_DIR}/consumer-build -DDSD_SOURCE_DIR=${DSD_SOURCE_DIR})
 endif()

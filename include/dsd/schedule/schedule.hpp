@@ -50,7 +50,7 @@ struct Schedule {
   double lr = 0.01;
   double redense_lr_scale = 0.1;
   int rounds = 1;
-  std::optional<int> prune_at_epoch;  ///< fused D+S: prune after this many dense epochs
+  std::optional<int> prune_at_epoch{};///< fused D+S: prune after this many dense epochs
   bool prune = true;                  ///< false: dense baseline with the same phases and lrs
 
   /// Throws `dsd::error` (invalid_schedule) naming the first inconsistent field.

@@ -20,7 +20,7 @@ namespace dsd {
 /// to earlier layers, then lower indices, so the total is exact. Layers must share a scalar type.
 struct GlobalSparsity {
   double sparsity = 0.5;
-  std::vector<std::string> exclude;
+  std::vector<std::string> exclude{};
 
   template <layer_collection C>
   [[nodiscard]] std::vector<std::size_t> prune_counts(C& layers) const {

@@ -16,7 +16,7 @@ namespace dsd {
 /// The same sparsity for every layer, except the layers named in `exclude` (kept dense).
 struct UniformSparsity {
   double sparsity = 0.5;
-  std::vector<std::string> exclude;
+  std::vector<std::string> exclude{};
 
   template <layer_collection C>
   [[nodiscard]] std::vector<std::size_t> prune_counts(C& layers) const {
@@ -31,7 +31,7 @@ struct UniformSparsity {
 
 /// A sparsity per layer name (e.g. from sensitivity analysis); unnamed layers get `fallback`.
 struct LayerSparsity {
-  std::map<std::string, double> sparsity;
+  std::map<std::string, double> sparsity{};
   double fallback = 0.0;
 
   /// The sparsity applied to the layer called `name`.

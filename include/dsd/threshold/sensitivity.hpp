@@ -61,7 +61,7 @@ SensitivityTable sensitivity_analysis(C&& layers, std::span<const double> sparsi
                                       Evaluate&& evaluate, const Policy& policy = {}) {
   DSD_REQUIRE(!sparsities.empty(), invalid_argument, "sensitivity_analysis: no candidate sparsities");
   for (std::size_t i = 0; i < sparsities.size(); ++i) {
-    prune_count(1, sparsities[i]);  // validates the range
+    (void)prune_count(1, sparsities[i]);  // validates the range
     DSD_REQUIRE(i == 0 || sparsities[i] > sparsities[i - 1], invalid_argument,
                 "sensitivity_analysis: candidate sparsities must increase (", sparsities[i - 1],
                 " then ", sparsities[i], ")");

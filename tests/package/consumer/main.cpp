@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstdio>
 #include <dsd/dsd.hpp>
+#include <iostream>
 #include <vector>
 
 int main() {
