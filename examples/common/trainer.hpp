@@ -1,0 +1,256 @@
+#pragma once
+// The command line and training driver shared by the Fashion-MNIST examples. A model provides
+// weights() / biases() (dsd::Masked), their gradients, train_batch(), accuracy() and init(); this
+// file turns the flags into a dsd::Schedule, runs dsd::run, and prints/records the results.
+
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <numeric>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <dsd/dsd.hpp>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+#include "fashion_mnist.hpp"
+
+namespace examples {
+
+/// Flags common to every example (see --help).
+struct Options {
+  std::string mode = "dsd";
+  std::vector<int> epochs = {4, 4, 4};
+  double sparsity = 0.5;
+  std::optional<double> sensitivity_drop;
+  int rounds = 1;
+  std::optional<int> prune_at;
+  std::string optimizer = "sgd";
+  double lr = 0.01;
+  double weight_decay = 1e-4;
+  std::uint64_t seed = 1;
+  int threads = 0;
+  std::string csv;
+  std::string data = fashion::default_dir;
+  std::size_t validation = 5000;
+  std::size_t train_limit = 0;
+  bool compare = false;
+  bool quiet = false;
+};
+
+inline void add_options(CLI::App& app, Options& o) {
+  app.add_option("--mode", o.mode, "dense | dsd | random-cut | sparse-scratch | fused")
+      ->check(CLI::IsMember({"dense", "dsd", "random-cut", "sparse-scratch", "fused"}));
+  app.add_option("--epochs", o.epochs, "D,S,R: dense, sparse and re-dense epochs (the dense baseline trains D+S+R)")
+      ->delimiter(',')->expected(3);
+  app.add_option("--sparsity", o.sparsity, "fraction of each layer's weights pruned")->check(CLI::Range(0.0, 0.999999));
+  app.add_option("--sparsity-from-sensitivity", o.sensitivity_drop,
+                 "choose per-layer sparsity by sensitivity analysis on the validation split, allowing this accuracy drop");
+  app.add_option("--rounds", o.rounds, "DSD rounds (each further round divides the lr by 10 again)")->check(CLI::PositiveNumber);
+  app.add_option("--prune-at", o.prune_at, "fused D+S: prune after this many dense epochs (default D/2 in fused mode)");
+  app.add_option("--optimizer", o.optimizer, "sgd (momentum 0.9) | nesterov | adam")
+      ->check(CLI::IsMember({"sgd", "nesterov", "adam"}));
+  app.add_option("--lr", o.lr, "learning rate of the dense and sparse phases")->check(CLI::PositiveNumber);
+  app.add_option("--weight-decay", o.weight_decay, "L2 weight decay")->check(CLI::NonNegativeNumber);
+  app.add_option("--seed", o.seed, "seed of initialisation, shuffling and Random-Cut");
+  app.add_option("--threads", o.threads, "CPU threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  app.add_option("--csv", o.csv, "write one row per epoch to this file");
+  app.add_option("--data", o.data, "directory with the Fashion-MNIST *.gz files");
+  app.add_option("--validation", o.validation, "training examples held out for validation (model selection)");
+  app.add_option("--train-limit", o.train_limit, "train on only the first N training examples (quick runs)");
+  app.add_flag("--compare", o.compare, "run the dense baseline and the chosen mode, print both");
+  app.add_flag("--quiet", o.quiet, "no per-epoch progress lines");
+}
+
+/// Data split into train / validation (held out of the training files) / test.
+struct Data {
+  fashion::Split train, validation, test;
+};
+
+inline Data load_data(const Options& o) {
+  Data d;
+  d.train = fashion::load(o.data, "train");
+  d.test = fashion::load(o.data, "t10k");
+  d.validation = fashion::split_off(d.train, o.validation);
+  if (o.train_limit > 0 && o.train_limit < d.train.count) {
+    d.train.count = o.train_limit;
+    d.train.images.resize(o.train_limit * fashion::Split::pixels);
+    d.train.labels.resize(o.train_limit);
+  }
+  fashion::standardise(d.train, {&d.validation, &d.test});
+  return d;
+}
+
+/// The schedule a mode stands for, at equal total epochs.
+inline dsd::Schedule schedule_for(const Options& o, const std::string& mode) {
+  dsd::Schedule s{.dense_epochs = o.epochs[0], .sparse_epochs = o.epochs[1], .redense_epochs = o.epochs[2],
+                  .lr = o.lr, .rounds = o.rounds};
+  if (mode == "dense") s.prune = false;
+  if (mode == "sparse-scratch") s.prune_at_epoch = 0;
+  if (mode == "fused") s.prune_at_epoch = o.prune_at.value_or(o.epochs[0] / 2);
+  else if (o.prune_at) s.prune_at_epoch = *o.prune_at;
+  return s;
+}
+
+/// One epoch row of the CSV and of the summary.
+struct EpochRow {
+  std::string phase;
+  int round, epoch;
+  double lr, loss, validation, test, sparsity, seconds;
+};
+
+/// The result of one run.
+struct RunResult {
+  std::string mode;
+  dsd::Report report;
+  std::vector<EpochRow> rows;
+  double test_accuracy = 0.0;
+};
+
+/// Trains `model` under `mode` and returns per-epoch rows and the final test accuracy.
+template <class Model>
+RunResult train(Model& model, const Data& data, const Options& o, const std::string& mode) {
+  model.init(o.seed);
+  using Opt = std::variant<dsd::MomentumSgd, dsd::Nesterov, dsd::Adam>;
+  Opt opt = o.optimizer == "adam" ? Opt(dsd::Adam{.lr = o.lr, .weight_decay = o.weight_decay})
+            : o.optimizer == "nesterov"
+                ? Opt(dsd::Nesterov{.lr = o.lr, .momentum = 0.9, .weight_decay = o.weight_decay})
+                : Opt(dsd::MomentumSgd{.lr = o.lr, .momentum = 0.9, .weight_decay = o.weight_decay});
+  std::mt19937_64 shuffle_gen(o.seed ^ 0x5eedull);
+  std::vector<std::size_t> order(data.train.count);
+  std::vector<float> xb(model.batch() * fashion::Split::pixels);
+  std::vector<std::uint8_t> yb(model.batch());
+  RunResult result{mode, {}, {}, 0.0};
+  auto& weights = model.weights();
+  auto& biases = model.biases();
+  auto epoch_start = std::chrono::steady_clock::now();
+
+  dsd::Callbacks cb;
+  cb.before_epoch = [&](const dsd::EpochContext&) { epoch_start = std::chrono::steady_clock::now(); };
+  cb.train_epoch = [&](const dsd::EpochContext& ctx) {
+    std::visit([&](auto& op) { op.lr = ctx.lr; }, opt);
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[shuffle_gen() % i]);
+    double loss = 0;
+    const std::size_t batches = data.train.count / model.batch();
+    for (std::size_t b = 0; b < batches; ++b) {
+      for (std::size_t j = 0; j < model.batch(); ++j) {
+        const std::size_t src = order[b * model.batch() + j];
+        std::copy_n(data.train.images.data() + src * fashion::Split::pixels, fashion::Split::pixels,
+                    xb.data() + j * fashion::Split::pixels);
+        yb[j] = data.train.labels[src];
+      }
+      loss += model.train_batch(xb.data(), yb.data());
+      std::visit([&](const auto& op) {
+        for (std::size_t l = 0; l < weights.size(); ++l) op.step(weights[l], model.weight_grad(l));
+        for (std::size_t l = 0; l < biases.size(); ++l) op.step(biases[l], model.bias_grad(l));
+      }, opt);
+    }
+    return loss / static_cast<double>(batches);
+  };
+  cb.evaluate = [&] { return model.accuracy(data.validation); };
+  cb.after_epoch = [&](const dsd::EpochContext& ctx, double loss, double val) {
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
+    std::size_t n = 0, kept = 0;
+    for (const auto& w : weights) n += w.size(), kept += w.mask().count();
+    result.rows.push_back({std::string(dsd::to_string(ctx.phase)), ctx.round, ctx.global_epoch + 1, ctx.lr, loss, val,
+                           model.accuracy(data.test), 1.0 - double(kept) / double(n), secs});
+  };
+  if (!o.quiet) cb.progress = &std::cout;
+
+  const dsd::Schedule schedule = schedule_for(o, mode);
+  const auto run_with = [&](const auto& thresholds) {
+    if (mode == "random-cut")
+      return dsd::run(weights, schedule, thresholds, cb, dsd::RandomCut{.seed = o.seed});
+    return dsd::run(weights, schedule, thresholds, cb, dsd::KeepmaxCut{});
+  };
+  if (o.sensitivity_drop && mode != "dense") {
+    result.report = run_with(dsd::SensitivitySparsity{
+        .max_drop = *o.sensitivity_drop, .evaluate = cb.evaluate,
+        .on_table = [&](const dsd::SensitivityTable& t) {
+          if (o.quiet) return;
+          std::cout << "sensitivity (validation accuracy, baseline " << t.baseline << "):\n";
+          t.write_csv(std::cout);
+        }});
+  } else {
+    result.report = run_with(dsd::UniformSparsity{.sparsity = o.sparsity});
+  }
+  result.test_accuracy = model.accuracy(data.test);
+  return result;
+}
+
+inline void write_csv(const std::string& path, const std::vector<RunResult>& runs) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp);
+    DSD_REQUIRE(f.good(), io, "cannot write \"", tmp, "\"");
+    f << "mode,phase,round,epoch,lr,train_loss,validation_accuracy,test_accuracy,sparsity,seconds\n";
+    for (const auto& r : runs)
+      for (const auto& e : r.rows)
+        f << r.mode << ',' << e.phase << ',' << e.round << ',' << e.epoch << ',' << e.lr << ',' << e.loss << ','
+          << e.validation << ',' << e.test << ',' << e.sparsity << ',' << e.seconds << '\n';
+    f.flush();
+    DSD_REQUIRE(f.good(), io, "writing \"", tmp, "\" failed");
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+/// Parses flags, loads data, builds the model with `make_model(options)`, runs the requested
+/// mode (and the dense baseline with --compare), prints reports and the final accuracy line.
+template <class MakeModel>
+int main_with(int argc, char** argv, const char* description, MakeModel make_model,
+              const std::function<void(CLI::App&)>& extra_flags = {}) {
+  CLI::App app{description};
+  Options o;
+  add_options(app, o);
+  if (extra_flags) extra_flags(app);
+  CLI11_PARSE(app, argc, argv);
+  try {
+#if defined(_OPENMP)
+    if (o.threads > 0) omp_set_num_threads(o.threads);
+#endif
+    const Data data = load_data(o);
+    std::cout << "train " << data.train.count << ", validation " << data.validation.count << ", test "
+              << data.test.count << " images from " << o.data << "\n";
+    auto model = make_model(o);
+    std::vector<RunResult> runs;
+    std::vector<std::string> modes = {o.mode};
+    if (o.compare && o.mode != "dense") modes.insert(modes.begin(), "dense");
+    for (const auto& mode : modes) {
+      std::cout << "== " << mode << " ==\n";
+      runs.push_back(train(*model, data, o, mode));
+      dsd::print_report(std::cout, runs.back().report);
+    }
+    if (runs.size() > 1) {
+      std::cout << "\n" << dsd::detail::format("%-16s %16s %16s\n", "", runs[0].mode.c_str(), runs[1].mode.c_str());
+      for (std::size_t p = 0; p < runs[1].report.phases.size(); ++p) {
+        const auto& ph = runs[1].report.phases[p];
+        const auto* base = p < runs[0].report.phases.size() ? &runs[0].report.phases[p] : nullptr;
+        std::cout << dsd::detail::format("%-16s %16.4f %16.4f\n",
+                                         (std::string("val after ") + std::string(dsd::to_string(ph.phase))).c_str(),
+                                         base ? base->accuracy_end : 0.0, ph.accuracy_end);
+      }
+      std::cout << dsd::detail::format("%-16s %16.4f %16.4f\n", "test accuracy", runs[0].test_accuracy,
+                                       runs[1].test_accuracy);
+    }
+    if (!o.csv.empty()) write_csv(o.csv, runs);
+    std::cout << dsd::detail::format("final test accuracy: %.4f\n", runs.back().test_accuracy);
+  } catch (const std::exception& e) {
+    std::cerr << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace examples

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds dsd with its tests and examples (warnings are errors), and
+# runs every test with ctest. Usage: scripts/test.sh [build-dir] [extra cmake args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/deps.sh
+dsd_ensure_packages "${dsd_packages[@]}" libbenchmark-dev
+build="${1:-build/test}"
+shift || true
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDSD_BUILD_TESTS=ON \
+      -DDSD_BUILD_EXAMPLES=ON -DDSD_BUILD_BENCH=ON -DDSD_WERROR=ON "$@"
+cmake --build "$build" -j "$(dsd_jobs)"
+ctest --test-dir "$build" --output-on-failure -j "$(dsd_jobs)"
