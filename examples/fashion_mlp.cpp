@@ -11,9 +11,12 @@ int main(int argc, char** argv) {
   std::size_t batch = 64;
   return examples::main_with(
       argc, argv, "Dense-Sparse-Dense training of an MLP on Fashion-MNIST (oneDNN)",
-      [&](const examples::Options&) { return std::make_unique<examples::Mlp>(hidden, batch, 1000); },
+      [&](const examples::Options&) {
+        return std::make_unique<examples::Mlp>(hidden, batch, 1000);
+      },
       [&](CLI::App& app) {
-        app.add_option("--hidden", hidden, "hidden layer sizes, e.g. 300,100 or 1000,1000")->delimiter(',');
+        app.add_option("--hidden", hidden, "hidden layer sizes, e.g. 300,100 or 1000,1000")
+            ->delimiter(',');
         app.add_option("--batch", batch, "mini-batch size")->check(CLI::PositiveNumber);
       });
 }

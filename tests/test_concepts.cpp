@@ -40,7 +40,8 @@ static_assert(dsd::parameter_tensor<dsd::raw_tensor<double>>);
 static_assert(dsd::parameter_tensor<UserTensor>);
 static_assert(!dsd::parameter_tensor<std::vector<int>>);
 static_assert(!dsd::parameter_tensor<std::list<float>>);
-static_assert(!dsd::parameter_tensor<std::span<const float>>);  // read-only: a gradient, not a weight
+static_assert(
+    !dsd::parameter_tensor<std::span<const float>>);  // read-only: a gradient, not a weight
 static_assert(dsd::readable_tensor<std::span<const float>>);
 static_assert(!dsd::parameter_tensor<std::array<float, 4>>);  // no traits specialisation
 static_assert(dsd::is_view_v<std::span<float>> && !dsd::is_view_v<std::vector<float>>);

@@ -5,7 +5,8 @@
 #include <dsd/dsd.hpp>
 
 static_assert(dsd::parameter_tensor<Eigen::MatrixXf>);
-static_assert(dsd::parameter_tensor<Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>);
+static_assert(
+    dsd::parameter_tensor<Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>);
 static_assert(dsd::parameter_tensor<Eigen::ArrayXd>);
 static_assert(dsd::parameter_tensor<Eigen::Map<Eigen::MatrixXf>>);
 static_assert(!dsd::parameter_tensor<Eigen::Map<const Eigen::MatrixXf>>);

@@ -40,7 +40,8 @@ TEST_CASE("BitMask keeps the bits past its size at zero") {
   CHECK(m.count() == 70);
 }
 
-TEST_CASE_TEMPLATE("assign visits indices in order and packs them", M, dsd::BitMask, dsd::ByteMask) {
+TEST_CASE_TEMPLATE("assign visits indices in order and packs them", M, dsd::BitMask,
+                   dsd::ByteMask) {
   M m(200, false);
   std::size_t expected = 0;
   bool ordered = true;

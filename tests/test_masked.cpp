@@ -66,8 +66,8 @@ TEST_CASE("a tensor resized after wrapping is reported, not overrun") {
 
 TEST_CASE("empty tensors cannot be wrapped") {
   std::vector<float> empty;
-  CHECK_THROWS_WITH_AS(dsd::Masked(empty, "bias"), "dsd: cannot wrap layer \"bias\": it has no weights",
-                       dsd::error);
+  CHECK_THROWS_WITH_AS(dsd::Masked(empty, "bias"),
+                       "dsd: cannot wrap layer \"bias\": it has no weights", dsd::error);
 }
 
 TEST_CASE("layer collections: tuples of mixed types and vectors of one type") {

@@ -31,7 +31,8 @@ struct Reference {
     }
     apply_mask();
   }
-  void adam(const std::vector<S>& g, double lr, double b1, double b2, double eps, double wd, bool decoupled) {
+  void adam(const std::vector<S>& g, double lr, double b1, double b2, double eps, double wd,
+            bool decoupled) {
     ++t;
     for (std::size_t i = 0; i < w.size(); ++i) {
       if (decoupled) w[i] *= S(1 - lr * wd);
@@ -69,9 +70,9 @@ void compare(Step step, RefStep ref_step, double tol) {
 }
 }  // namespace
 
-#define DSD_OPTIM_TYPES                                                                           \
-  std::pair<float, dsd::BitMask>, std::pair<float, dsd::ByteMask>, std::pair<double, dsd::BitMask>, \
-      std::pair<double, dsd::ByteMask>
+#define DSD_OPTIM_TYPES                                            \
+  std::pair<float, dsd::BitMask>, std::pair<float, dsd::ByteMask>, \
+      std::pair<double, dsd::BitMask>, std::pair<double, dsd::ByteMask>
 
 TEST_CASE_TEMPLATE("fused masked optimizers equal their scalar references", P, DSD_OPTIM_TYPES) {
   using S = typename P::first_type;
@@ -82,24 +83,35 @@ TEST_CASE_TEMPLATE("fused masked optimizers equal their scalar references", P, D
                   [](auto& r, auto& g) { r.sgd(g, 0.1, 0.01); }, tol);
   }
   SUBCASE("momentum") {
-    compare<S, M>([](auto& l, auto& g) { dsd::MomentumSgd{.lr = 0.05, .momentum = 0.9, .weight_decay = 1e-3}.step(l, g); },
-                  [](auto& r, auto& g) { r.momentum(g, 0.05, 0.9, 1e-3, false); }, tol);
+    compare<S, M>(
+        [](auto& l, auto& g) {
+          dsd::MomentumSgd{.lr = 0.05, .momentum = 0.9, .weight_decay = 1e-3}.step(l, g);
+        },
+        [](auto& r, auto& g) { r.momentum(g, 0.05, 0.9, 1e-3, false); }, tol);
   }
   SUBCASE("nesterov") {
-    compare<S, M>([](auto& l, auto& g) { dsd::Nesterov{.lr = 0.05, .momentum = 0.8, .weight_decay = 1e-3}.step(l, g); },
-                  [](auto& r, auto& g) { r.momentum(g, 0.05, 0.8, 1e-3, true); }, tol);
+    compare<S, M>(
+        [](auto& l, auto& g) {
+          dsd::Nesterov{.lr = 0.05, .momentum = 0.8, .weight_decay = 1e-3}.step(l, g);
+        },
+        [](auto& r, auto& g) { r.momentum(g, 0.05, 0.8, 1e-3, true); }, tol);
   }
   SUBCASE("adam") {
     compare<S, M>([](auto& l, auto& g) { dsd::Adam{.lr = 0.01, .weight_decay = 1e-2}.step(l, g); },
-                  [](auto& r, auto& g) { r.adam(g, 0.01, 0.9, 0.999, 1e-8, 1e-2, false); }, tol * 10);
+                  [](auto& r, auto& g) { r.adam(g, 0.01, 0.9, 0.999, 1e-8, 1e-2, false); },
+                  tol * 10);
   }
   SUBCASE("adamw") {
-    compare<S, M>([](auto& l, auto& g) { dsd::AdamW{.lr = 0.01, .beta2 = 0.99, .weight_decay = 0.1}.step(l, g); },
-                  [](auto& r, auto& g) { r.adam(g, 0.01, 0.9, 0.99, 1e-8, 0.1, true); }, tol * 10);
+    compare<S, M>(
+        [](auto& l, auto& g) {
+          dsd::AdamW{.lr = 0.01, .beta2 = 0.99, .weight_decay = 0.1}.step(l, g);
+        },
+        [](auto& r, auto& g) { r.adam(g, 0.01, 0.9, 0.99, 1e-8, 0.1, true); }, tol * 10);
   }
 }
 
-TEST_CASE_TEMPLATE("a pruned weight stays exactly zero through 1000 momentum + decay steps", S, float, double) {
+TEST_CASE_TEMPLATE("a pruned weight stays exactly zero through 1000 momentum + decay steps", S,
+                   float, double) {
   auto w = dsd_test::uniform<S>(257, 8);
   dsd::Masked layer(w, "fc");
   const dsd::Nesterov opt{.lr = 0.1, .momentum = 0.99, .weight_decay = 0.5};
@@ -158,7 +170,8 @@ TEST_CASE("optimizers reject bad gradients and hyper-parameters") {
   dsd::Masked layer(w, "fc2");
   const std::vector<float> short_grad(9, 0.0f), grad(10, 0.0f);
   CHECK_THROWS_WITH_AS(dsd::Sgd{}.step(layer, short_grad),
-                       "dsd: sgd: gradient of 9 elements for layer \"fc2\" of 10 weights", dsd::error);
+                       "dsd: sgd: gradient of 9 elements for layer \"fc2\" of 10 weights",
+                       dsd::error);
   CHECK_THROWS_WITH_AS(dsd::MomentumSgd{.lr = -1}.step(layer, grad),
                        "dsd: momentum_sgd: learning rate -1 must be finite and >= 0", dsd::error);
   CHECK_THROWS_WITH_AS(dsd::Nesterov{.momentum = 1.0}.step(layer, grad),

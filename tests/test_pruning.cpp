@@ -21,13 +21,15 @@ std::vector<bool> bits(const M& m) {
 }
 struct KeepsAll {  // a broken user policy: ignores the prune count
   static constexpr std::string_view name = "keeps-all";
-  void build_mask(std::span<const float>, std::size_t, dsd::BitMask& m, const dsd::PruneInfo&) const {
+  void build_mask(std::span<const float>, std::size_t, dsd::BitMask& m,
+                  const dsd::PruneInfo&) const {
     m.fill(true);
   }
 };
 }  // namespace
 
-TEST_CASE_TEMPLATE("every policy prunes exactly round(s * n) weights", M, dsd::BitMask, dsd::ByteMask) {
+TEST_CASE_TEMPLATE("every policy prunes exactly round(s * n) weights", M, dsd::BitMask,
+                   dsd::ByteMask) {
   for (std::size_t n : {1u, 2u, 3u, 7u, 64u, 65u, 1000u, 4099u}) {
     for (double s : {0.0, 0.001, 0.1, 0.25, 0.5, 0.5001, 0.9, 0.99, 0.999}) {
       auto w = dsd_test::uniform<float>(n, n);
@@ -52,8 +54,10 @@ TEST_CASE_TEMPLATE("Keepmax-Cut keeps the largest magnitudes", S, float, double)
   const auto stats = dsd::prune(layer, 0.7);
   S max_pruned = 0, min_kept = std::numeric_limits<S>::max();
   for (std::size_t i = 0; i < w.size(); ++i) {
-    if (layer.mask().test(i)) min_kept = std::min(min_kept, std::abs(orig[i]));
-    else max_pruned = std::max(max_pruned, std::abs(orig[i]));
+    if (layer.mask().test(i))
+      min_kept = std::min(min_kept, std::abs(orig[i]));
+    else
+      max_pruned = std::max(max_pruned, std::abs(orig[i]));
   }
   CHECK(max_pruned <= min_kept);
   CHECK(stats.threshold == static_cast<double>(max_pruned));
@@ -140,7 +144,8 @@ TEST_CASE_TEMPLATE("N:M cut keeps the N largest of every group of M", S, float, 
     for (std::size_t i = g; i < g + 4; ++i) {
       kept += layer.mask().test(i);
       for (std::size_t j = g; j < g + 4; ++j)
-        if (layer.mask().test(i) && !layer.mask().test(j)) CHECK(std::abs(orig[i]) >= std::abs(orig[j]));
+        if (layer.mask().test(i) && !layer.mask().test(j))
+          CHECK(std::abs(orig[i]) >= std::abs(orig[j]));
     }
     CHECK(kept == 2);
   }
@@ -154,9 +159,10 @@ TEST_CASE_TEMPLATE("N:M cut keeps the N largest of every group of M", S, float, 
 TEST_CASE("N:M cut rejects layers and sparsities it cannot honour") {
   std::vector<float> w(12, 1.0f);
   dsd::Masked rows6(dsd::raw_tensor<float>{w.data(), 12, {2, 6}}, "fc");
-  CHECK_THROWS_WITH_AS(dsd::prune(rows6, 0.5, dsd::NMCut<2, 4>{}),
-                       "dsd: NMCut<2,4> needs rows whose length is a multiple of 4; layer \"fc\" has rows of 6",
-                       dsd::error);
+  CHECK_THROWS_WITH_AS(
+      dsd::prune(rows6, 0.5, dsd::NMCut<2, 4>{}),
+      "dsd: NMCut<2,4> needs rows whose length is a multiple of 4; layer \"fc\" has rows of 6",
+      dsd::error);
   dsd::Masked flat(w, "fc");
   CHECK_THROWS_WITH_AS(dsd::prune(flat, 0.7, dsd::NMCut<2, 4>{}),
                        "dsd: NMCut<2,4> prunes exactly 2 of every 4 weights (sparsity 0.5); layer "
@@ -167,10 +173,11 @@ TEST_CASE("N:M cut rejects layers and sparsities it cannot honour") {
 TEST_CASE("pruning refuses NaN and Inf weights, naming the layer and index") {
   std::vector<float> w = {1, 2, std::nanf(""), 4};
   dsd::Masked layer(w, "conv1");
-  CHECK_THROWS_WITH_AS(dsd::prune(layer, 0.5),
-                       "dsd: layer \"conv1\" has a non-finite weight (nan) at index 2; cannot prune "
-                       "it by magnitude",
-                       dsd::error);
+  CHECK_THROWS_WITH_AS(
+      dsd::prune(layer, 0.5),
+      "dsd: layer \"conv1\" has a non-finite weight (nan) at index 2; cannot prune "
+      "it by magnitude",
+      dsd::error);
   w[2] = -std::numeric_limits<float>::infinity();
   try {
     dsd::prune(layer, 0.5);
@@ -185,10 +192,11 @@ TEST_CASE("pruning refuses NaN and Inf weights, naming the layer and index") {
 TEST_CASE("a pruning policy that breaks its contract is caught") {
   std::vector<float> w(10, 1.0f);
   dsd::Masked layer(w, "fc");
-  CHECK_THROWS_WITH_AS(dsd::prune(layer, 0.5, KeepsAll{}),
-                       "dsd: pruning policy \"keeps-all\" kept 10 of the 10 weights of layer \"fc\"; "
-                       "expected exactly 5",
-                       dsd::error);
+  CHECK_THROWS_WITH_AS(
+      dsd::prune(layer, 0.5, KeepsAll{}),
+      "dsd: pruning policy \"keeps-all\" kept 10 of the 10 weights of layer \"fc\"; "
+      "expected exactly 5",
+      dsd::error);
 }
 
 TEST_CASE("prune_lowest honours an arbitrary user score") {

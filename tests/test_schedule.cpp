@@ -26,13 +26,16 @@ struct Recorder {
       calls.push_back("evaluate");
       return 0.75;
     };
-    cb.before_phase = [this](const dsd::EpochContext& c) { calls.push_back("before_phase " + std::string(to_string(c.phase))); };
+    cb.before_phase = [this](const dsd::EpochContext& c) {
+      calls.push_back("before_phase " + std::string(to_string(c.phase)));
+    };
     cb.after_phase = [this](const dsd::EpochContext& c, const dsd::PhaseReport&) {
       calls.push_back("after_phase " + std::string(to_string(c.phase)));
     };
     cb.before_epoch = [this](const dsd::EpochContext&) { calls.push_back("before_epoch"); };
     cb.after_epoch = [this](const dsd::EpochContext&, double loss, double acc) {
-      calls.push_back("after_epoch " + std::to_string(loss).substr(0, 3) + " " + std::to_string(acc).substr(0, 4));
+      calls.push_back("after_epoch " + std::to_string(loss).substr(0, 3) + " " +
+                      std::to_string(acc).substr(0, 4));
     };
     return cb;
   }
@@ -46,13 +49,30 @@ TEST_CASE("the phase loop calls the user's callables in the documented order") {
   std::ostringstream progress;
   auto cb = rec.callbacks(layer);
   cb.progress = &progress;
-  const auto report = dsd::run(dsd::layers(layer), {.dense_epochs = 1, .sparse_epochs = 1, .redense_epochs = 1, .lr = 0.1},
-                               dsd::UniformSparsity{.sparsity = 0.5}, cb);
-  const std::vector<std::string> expected = {
-      "before_phase dense",    "evaluate", "before_epoch", "train dense 0",    "evaluate", "after_epoch 0.5 0.75",
-      "after_phase dense",     "before_phase sparse", "evaluate", "before_epoch", "train sparse 0", "evaluate",
-      "after_epoch 0.5 0.75",  "after_phase sparse", "before_phase re-dense", "evaluate", "before_epoch",
-      "train re-dense 0",      "evaluate", "after_epoch 0.5 0.75", "after_phase re-dense"};
+  const auto report = dsd::run(
+      dsd::layers(layer), {.dense_epochs = 1, .sparse_epochs = 1, .redense_epochs = 1, .lr = 0.1},
+      dsd::UniformSparsity{.sparsity = 0.5}, cb);
+  const std::vector<std::string> expected = {"before_phase dense",
+                                             "evaluate",
+                                             "before_epoch",
+                                             "train dense 0",
+                                             "evaluate",
+                                             "after_epoch 0.5 0.75",
+                                             "after_phase dense",
+                                             "before_phase sparse",
+                                             "evaluate",
+                                             "before_epoch",
+                                             "train sparse 0",
+                                             "evaluate",
+                                             "after_epoch 0.5 0.75",
+                                             "after_phase sparse",
+                                             "before_phase re-dense",
+                                             "evaluate",
+                                             "before_epoch",
+                                             "train re-dense 0",
+                                             "evaluate",
+                                             "after_epoch 0.5 0.75",
+                                             "after_phase re-dense"};
   CHECK(rec.calls == expected);
   CHECK(rec.kept == std::vector<std::size_t>{4, 2, 4});  // pruned before S, dense again before R
   CHECK(rec.lrs[0] == 0.1);
@@ -71,7 +91,10 @@ TEST_CASE("the phase loop calls the user's callables in the documented order") {
 
 TEST_CASE("schedules: rounds, fused D+S, sparse from scratch and the dense baseline") {
   SUBCASE("two DSD rounds divide the learning rate again") {
-    const auto plan = dsd::Schedule{.dense_epochs = 2, .sparse_epochs = 3, .redense_epochs = 4, .lr = 1.0, .rounds = 2}.plan();
+    const auto plan =
+        dsd::Schedule{
+            .dense_epochs = 2, .sparse_epochs = 3, .redense_epochs = 4, .lr = 1.0, .rounds = 2}
+            .plan();
     REQUIRE(plan.size() == 5);
     CHECK(plan[0].phase == dsd::Phase::dense);
     CHECK(plan[1].phase == dsd::Phase::sparse);
@@ -81,17 +104,24 @@ TEST_CASE("schedules: rounds, fused D+S, sparse from scratch and the dense basel
     CHECK(plan[3].round == 2);
     CHECK(plan[3].lr == doctest::Approx(0.1));
     CHECK(plan[4].lr == doctest::Approx(0.01));
-    CHECK(dsd::Schedule{.dense_epochs = 2, .sparse_epochs = 3, .redense_epochs = 4, .rounds = 2}.total_epochs() == 16);
+    CHECK(dsd::Schedule{.dense_epochs = 2, .sparse_epochs = 3, .redense_epochs = 4, .rounds = 2}
+              .total_epochs() == 16);
   }
   SUBCASE("fused D+S prunes mid-way and keeps the total") {
-    const auto plan = dsd::Schedule{.dense_epochs = 8, .sparse_epochs = 2, .redense_epochs = 3, .prune_at_epoch = 2}.plan();
+    const auto plan =
+        dsd::Schedule{
+            .dense_epochs = 8, .sparse_epochs = 2, .redense_epochs = 3, .prune_at_epoch = 2}
+            .plan();
     REQUIRE(plan.size() == 3);
     CHECK(plan[0].epochs == 2);
     CHECK(plan[1].epochs == 8);
     CHECK(plan[2].epochs == 3);
   }
   SUBCASE("sparse from scratch prunes before any training") {
-    const auto plan = dsd::Schedule{.dense_epochs = 4, .sparse_epochs = 2, .redense_epochs = 0, .prune_at_epoch = 0}.plan();
+    const auto plan =
+        dsd::Schedule{
+            .dense_epochs = 4, .sparse_epochs = 2, .redense_epochs = 0, .prune_at_epoch = 0}
+            .plan();
     REQUIRE(plan.size() == 2);
     CHECK(plan[0].phase == dsd::Phase::sparse);
     CHECK(plan[0].prune_before);
@@ -102,8 +132,10 @@ TEST_CASE("schedules: rounds, fused D+S, sparse from scratch and the dense basel
     std::vector<float> w = {1, 2, 3, 4};
     dsd::Masked layer(w, "fc");
     Recorder rec;
-    dsd::run(dsd::layers(layer), {.dense_epochs = 2, .sparse_epochs = 1, .redense_epochs = 2, .lr = 1.0, .prune = false},
-             dsd::UniformSparsity{.sparsity = 0.5}, rec.callbacks(layer));
+    dsd::run(
+        dsd::layers(layer),
+        {.dense_epochs = 2, .sparse_epochs = 1, .redense_epochs = 2, .lr = 1.0, .prune = false},
+        dsd::UniformSparsity{.sparsity = 0.5}, rec.callbacks(layer));
     CHECK(rec.kept == std::vector<std::size_t>(5, 4));
     CHECK(rec.phases == std::vector<dsd::Phase>(5, dsd::Phase::dense));
     CHECK(rec.lrs[2] == 1.0);
@@ -136,17 +168,21 @@ TEST_CASE("bad schedules and callbacks are rejected with a reason") {
   dsd::Masked layer(w, "fc");
   dsd::Callbacks cb;
   cb.evaluate = [] { return 0.0; };
-  CHECK_THROWS_WITH_AS(dsd::run(dsd::layers(layer), {.dense_epochs = 1}, dsd::UniformSparsity{}, cb),
-                       "dsd: run: Callbacks::train_epoch is not set", dsd::error);
+  CHECK_THROWS_WITH_AS(
+      dsd::run(dsd::layers(layer), {.dense_epochs = 1}, dsd::UniformSparsity{}, cb),
+      "dsd: run: Callbacks::train_epoch is not set", dsd::error);
   cb.train_epoch = [](const dsd::EpochContext&) { return 0.0; };
   CHECK_THROWS_WITH_AS(dsd::run(dsd::layers(layer), {}, dsd::UniformSparsity{}, cb),
                        "dsd: the schedule has no epochs to train", dsd::error);
   CHECK_THROWS_WITH_AS(((void)dsd::Schedule{.dense_epochs = -1, .sparse_epochs = 2}.plan()),
-                       "dsd: epoch counts must be >= 0 (got dense -1, sparse 2, re-dense 0)", dsd::error);
+                       "dsd: epoch counts must be >= 0 (got dense -1, sparse 2, re-dense 0)",
+                       dsd::error);
   CHECK_THROWS_WITH_AS(((void)dsd::Schedule{.dense_epochs = 3, .prune_at_epoch = 4}.plan()),
                        "dsd: prune_at_epoch 4 is outside [0, dense_epochs = 3]", dsd::error);
-  CHECK_THROWS_WITH_AS(((void)dsd::Schedule{.dense_epochs = 3, .lr = 0}.plan()), "dsd: lr 0 must be finite and > 0", dsd::error);
-  CHECK_THROWS_WITH_AS(((void)dsd::Schedule{.dense_epochs = 3, .rounds = 0}.plan()), "dsd: rounds 0 must be >= 1", dsd::error);
+  CHECK_THROWS_WITH_AS(((void)dsd::Schedule{.dense_epochs = 3, .lr = 0}.plan()),
+                       "dsd: lr 0 must be finite and > 0", dsd::error);
+  CHECK_THROWS_WITH_AS(((void)dsd::Schedule{.dense_epochs = 3, .rounds = 0}.plan()),
+                       "dsd: rounds 0 must be >= 1", dsd::error);
   try {
     (void)dsd::Schedule{.dense_epochs = 1, .redense_lr_scale = -1}.plan();
     FAIL("expected dsd::error");

@@ -21,7 +21,8 @@ void check_all_ranks(const std::vector<S>& w, std::size_t step = 1) {
   for (std::size_t k = 1; k <= w.size(); k += step) {
     const S got = dsd::kth_magnitude(w, k);
     const S want = reference_kth(w, k);
-    REQUIRE(std::bit_cast<dsd::detail::key_type<S>>(got) == std::bit_cast<dsd::detail::key_type<S>>(want));
+    REQUIRE(std::bit_cast<dsd::detail::key_type<S>>(got) ==
+            std::bit_cast<dsd::detail::key_type<S>>(want));
   }
   const S last = dsd::kth_magnitude(w, w.size());
   CHECK(last == reference_kth(w, w.size()));
@@ -49,11 +50,16 @@ TEST_CASE_TEMPLATE("kth_magnitude on sorted, reversed and duplicated data", S, f
   check_all_ranks(few, 3);
 }
 
-TEST_CASE_TEMPLATE("kth_magnitude handles zeros, signed zeros, denormals and infinities", S, float, double) {
+TEST_CASE_TEMPLATE("kth_magnitude handles zeros, signed zeros, denormals and infinities", S, float,
+                   double) {
   constexpr S denorm = std::numeric_limits<S>::denorm_min();
   const S inf = std::numeric_limits<S>::infinity();
-  std::vector<S> w = {S(0), S(-0.0), denorm, -denorm, S(3) * denorm, std::numeric_limits<S>::min(),
-                      S(1), -inf, S(2), std::numeric_limits<S>::max(), -S(1e-30)};
+  std::vector<S> w = {S(0),          S(-0.0),
+                      denorm,        -denorm,
+                      S(3) * denorm, std::numeric_limits<S>::min(),
+                      S(1),          -inf,
+                      S(2),          std::numeric_limits<S>::max(),
+                      -S(1e-30)};
   check_all_ranks(w, 1);
   CHECK(dsd::kth_magnitude(w, 3) == denorm);
   CHECK(dsd::kth_magnitude(w, w.size()) == inf);
@@ -79,19 +85,24 @@ TEST_CASE("kth_magnitude across segments equals the concatenation, without copyi
 
 TEST_CASE("kth_magnitude rejects empty input and out-of-range ranks") {
   const std::vector<float> empty, w = {1, 2, 3};
-  CHECK_THROWS_WITH_AS((void)dsd::kth_magnitude(empty, 1), "dsd: kth_magnitude of an empty tensor", dsd::error);
-  CHECK_THROWS_WITH_AS((void)dsd::kth_magnitude(w, 0), "dsd: kth_magnitude: k = 0 is outside [1, 3]", dsd::error);
-  CHECK_THROWS_WITH_AS((void)dsd::kth_magnitude(w, 4), "dsd: kth_magnitude: k = 4 is outside [1, 3]", dsd::error);
+  CHECK_THROWS_WITH_AS((void)dsd::kth_magnitude(empty, 1), "dsd: kth_magnitude of an empty tensor",
+                       dsd::error);
+  CHECK_THROWS_WITH_AS((void)dsd::kth_magnitude(w, 0),
+                       "dsd: kth_magnitude: k = 0 is outside [1, 3]", dsd::error);
+  CHECK_THROWS_WITH_AS((void)dsd::kth_magnitude(w, 4),
+                       "dsd: kth_magnitude: k = 4 is outside [1, 3]", dsd::error);
 }
 
 TEST_CASE("prune_count rounds half away from zero and validates the sparsity") {
   CHECK(dsd::prune_count(10, 0.0) == 0);
   CHECK(dsd::prune_count(10, 0.25) == 3);  // 2.5 -> 3
   CHECK(dsd::prune_count(10, 0.24) == 2);
-  CHECK(dsd::prune_count(3, 0.5) == 2);    // 1.5 -> 2
+  CHECK(dsd::prune_count(3, 0.5) == 2);  // 1.5 -> 2
   CHECK(dsd::prune_count(1000, 0.999) == 999);
   CHECK(dsd::prune_count(10, 0.99) == 10);  // a tiny layer can lose everything
-  CHECK_THROWS_WITH_AS((void)dsd::prune_count(10, 1.0, "fc1"), "dsd: sparsity 1 for layer \"fc1\" is outside [0, 1)", dsd::error);
-  CHECK_THROWS_WITH_AS((void)dsd::prune_count(10, -0.1), "dsd: sparsity -0.1 is outside [0, 1)", dsd::error);
+  CHECK_THROWS_WITH_AS((void)dsd::prune_count(10, 1.0, "fc1"),
+                       "dsd: sparsity 1 for layer \"fc1\" is outside [0, 1)", dsd::error);
+  CHECK_THROWS_WITH_AS((void)dsd::prune_count(10, -0.1), "dsd: sparsity -0.1 is outside [0, 1)",
+                       dsd::error);
   CHECK_THROWS_AS((void)dsd::prune_count(10, std::nan("")), dsd::error);
 }

@@ -16,7 +16,8 @@ TEST_CASE("sensitivity analysis prunes one layer at a time and restores it exact
   const auto b_before = b;
   const auto lb_mask = lb.mask();
   const auto lb_state = lb.state();
-  // A synthetic evaluate: "accuracy" falls with the share of zeroed weights, 10x faster for "fragile".
+  // A synthetic evaluate: "accuracy" falls with the share of zeroed weights, 10x faster for
+  // "fragile".
   const auto evaluate = [&] {
     double za = 0, zb = 0;
     for (std::size_t i = 0; i < 100; ++i) za += a[i] == 0.0f, zb += b[i] == 0.0f;
@@ -56,9 +57,11 @@ TEST_CASE("sensitivity analysis validates its candidates") {
   dsd::Masked l(w, "fc");
   const auto eval = [] { return 1.0; };
   const double bad_order[] = {0.5, 0.2}, out_of_range[] = {0.5, 1.0};
-  CHECK_THROWS_WITH_AS(dsd::sensitivity_analysis(dsd::layers(l), bad_order, eval),
-                       "dsd: sensitivity_analysis: candidate sparsities must increase (0.5 then 0.2)", dsd::error);
+  CHECK_THROWS_WITH_AS(
+      dsd::sensitivity_analysis(dsd::layers(l), bad_order, eval),
+      "dsd: sensitivity_analysis: candidate sparsities must increase (0.5 then 0.2)", dsd::error);
   CHECK_THROWS_WITH_AS(dsd::sensitivity_analysis(dsd::layers(l), out_of_range, eval),
                        "dsd: sparsity 1 is outside [0, 1)", dsd::error);
-  CHECK_THROWS_AS(dsd::sensitivity_analysis(dsd::layers(l), std::span<const double>{}, eval), dsd::error);
+  CHECK_THROWS_AS(dsd::sensitivity_analysis(dsd::layers(l), std::span<const double>{}, eval),
+                  dsd::error);
 }

@@ -41,7 +41,8 @@ TEST_CASE("global sparsity splits ties across layers exactly, earlier layers fir
 TEST_CASE("global sparsity honours the exclusion list") {
   std::vector<double> a = {1, 2, 3, 4}, b = {0.1, 0.2, 0.3, 0.4};
   dsd::Masked la(a, "a"), lb(b, "embedding");
-  const auto stats = dsd::prune(dsd::layers(la, lb), dsd::GlobalSparsity{.sparsity = 0.5, .exclude = {"embedding"}});
+  const auto stats = dsd::prune(dsd::layers(la, lb),
+                                dsd::GlobalSparsity{.sparsity = 0.5, .exclude = {"embedding"}});
   CHECK(stats[0].kept == 2);
   CHECK(stats[1].kept == 4);
   CHECK(a == std::vector<double>{0, 0, 3, 4});
@@ -55,8 +56,9 @@ TEST_CASE("per-layer sparsity by name, with a fallback") {
   CHECK(stats[0].kept == 80);
   CHECK(stats[1].kept == 10);
   CHECK(stats[2].kept == 50);
-  CHECK_THROWS_WITH_AS(dsd::prune(dsd::layers(la), dsd::LayerSparsity{.sparsity = {{"conv1", 1.5}}}),
-                       "dsd: sparsity 1.5 for layer \"conv1\" is outside [0, 1)", dsd::error);
+  CHECK_THROWS_WITH_AS(
+      dsd::prune(dsd::layers(la), dsd::LayerSparsity{.sparsity = {{"conv1", 1.5}}}),
+      "dsd: sparsity 1.5 for layer \"conv1\" is outside [0, 1)", dsd::error);
 }
 
 TEST_CASE("Random-Cut at a global sparsity uses the same per-layer counts as Keepmax-Cut") {
@@ -64,7 +66,8 @@ TEST_CASE("Random-Cut at a global sparsity uses the same per-layer counts as Kee
   auto a2 = a, b2 = b;
   dsd::Masked la(a, "a"), lb(b, "b"), ra(a2, "a"), rb(b2, "b");
   const auto keep = dsd::prune(dsd::layers(la, lb), dsd::GlobalSparsity{.sparsity = 0.5});
-  const auto rnd = dsd::prune(dsd::layers(ra, rb), dsd::GlobalSparsity{.sparsity = 0.5}, dsd::RandomCut{.seed = 9});
+  const auto rnd = dsd::prune(dsd::layers(ra, rb), dsd::GlobalSparsity{.sparsity = 0.5},
+                              dsd::RandomCut{.seed = 9});
   CHECK(keep[0].kept == rnd[0].kept);
   CHECK(keep[1].kept == rnd[1].kept);
   CHECK(la.mask() != ra.mask());

@@ -13,7 +13,8 @@ template <class S>
 std::vector<S> uniform(std::size_t n, std::uint64_t seed, double scale = 1.0) {
   std::mt19937_64 gen(seed);
   std::vector<S> v(n);
-  for (auto& x : v) x = static_cast<S>((static_cast<double>(gen() >> 11) * 0x1p-53 * 2.0 - 1.0) * scale);
+  for (auto& x : v)
+    x = static_cast<S>((static_cast<double>(gen() >> 11) * 0x1p-53 * 2.0 - 1.0) * scale);
   return v;
 }
 

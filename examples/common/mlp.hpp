@@ -20,9 +20,11 @@ namespace examples {
 using Param = dsd::Masked<std::vector<float>>;
 
 /// Glorot-uniform initialisation from raw mt19937_64 bits (the same numbers on every platform).
-inline void glorot(std::vector<float>& w, std::size_t fan_in, std::size_t fan_out, std::mt19937_64& gen) {
+inline void glorot(std::vector<float>& w, std::size_t fan_in, std::size_t fan_out,
+                   std::mt19937_64& gen) {
   const double limit = std::sqrt(6.0 / static_cast<double>(fan_in + fan_out));
-  for (auto& x : w) x = static_cast<float>((static_cast<double>(gen() >> 11) * 0x1p-53 * 2.0 - 1.0) * limit);
+  for (auto& x : w)
+    x = static_cast<float>((static_cast<double>(gen() >> 11) * 0x1p-53 * 2.0 - 1.0) * limit);
 }
 
 /// Softmax cross-entropy on `logits` (batch x classes): writes d(mean loss)/d(logits) and returns
@@ -63,7 +65,8 @@ class Mlp {
       gb_[l].resize(b_[l].size());
     }
     for (std::size_t l = 0; l < L; ++l) weights_.emplace_back(w_[l], "fc" + std::to_string(l + 1));
-    for (std::size_t l = 0; l < L; ++l) biases_.emplace_back(b_[l], "fc" + std::to_string(l + 1) + ".bias");
+    for (std::size_t l = 0; l < L; ++l)
+      biases_.emplace_back(b_[l], "fc" + std::to_string(l + 1) + ".bias");
     train_ = build(batch_, true);
     eval_ = build(eval_batch_, false);
   }
@@ -96,12 +99,17 @@ class Mlp {
     const float loss = softmax_xent(p.pre[L - 1].data(), y, batch_, 10, p.dpre[L - 1].data());
     for (std::size_t l = L; l-- > 0;) {
       Layer& k = p.layers[l];
-      k.bwd_w.execute(stream_, {{DNNL_ARG_SRC, k.src}, {DNNL_ARG_DIFF_DST, k.ddst},
-                                {DNNL_ARG_DIFF_WEIGHTS, k.dw}, {DNNL_ARG_DIFF_BIAS, k.db}});
+      k.bwd_w.execute(stream_, {{DNNL_ARG_SRC, k.src},
+                                {DNNL_ARG_DIFF_DST, k.ddst},
+                                {DNNL_ARG_DIFF_WEIGHTS, k.dw},
+                                {DNNL_ARG_DIFF_BIAS, k.db}});
       if (l == 0) break;
-      k.bwd_d.execute(stream_, {{DNNL_ARG_DIFF_DST, k.ddst}, {DNNL_ARG_WEIGHTS, k.w}, {DNNL_ARG_DIFF_SRC, k.dsrc}});
+      k.bwd_d.execute(
+          stream_,
+          {{DNNL_ARG_DIFF_DST, k.ddst}, {DNNL_ARG_WEIGHTS, k.w}, {DNNL_ARG_DIFF_SRC, k.dsrc}});
       Layer& below = p.layers[l - 1];
-      below.relu_bwd.execute(stream_, {{DNNL_ARG_SRC, below.dst}, {DNNL_ARG_DIFF_DST, k.dsrc},
+      below.relu_bwd.execute(stream_, {{DNNL_ARG_SRC, below.dst},
+                                       {DNNL_ARG_DIFF_DST, k.dsrc},
                                        {DNNL_ARG_DIFF_SRC, below.ddst}});
     }
     stream_.wait();
@@ -125,7 +133,8 @@ class Mlp {
       const float* z = p.pre.back().data();
       for (std::size_t i = 0; i < n; ++i) {
         const float* row = z + i * 10;
-        correct += static_cast<std::size_t>(std::max_element(row, row + 10) - row) == data.labels[start + i];
+        correct += static_cast<std::size_t>(std::max_element(row, row + 10) - row) ==
+                   data.labels[start + i];
       }
     }
     return static_cast<double>(correct) / static_cast<double>(data.count);
@@ -150,14 +159,16 @@ class Mlp {
   Pass build(std::size_t n, bool training) {
     using dt = dnnl::memory::data_type;
     using tag = dnnl::memory::format_tag;
-    const auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
+    const auto prop =
+        training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
     const std::size_t L = w_.size();
     Pass p;
     p.pre.resize(L), p.act.resize(L), p.dpre.resize(L), p.dact.resize(L);
     p.layers.resize(L);
     const auto N = static_cast<dnnl::memory::dim>(n);
     for (std::size_t l = 0; l < L; ++l) {
-      const auto in = static_cast<dnnl::memory::dim>(sizes_[l]), out = static_cast<dnnl::memory::dim>(sizes_[l + 1]);
+      const auto in = static_cast<dnnl::memory::dim>(sizes_[l]),
+                 out = static_cast<dnnl::memory::dim>(sizes_[l + 1]);
       const dnnl::memory::desc src_md({N, in}, dt::f32, tag::nc), w_md({out, in}, dt::f32, tag::oi),
           b_md({out}, dt::f32, tag::x), dst_md({N, out}, dt::f32, tag::nc);
       p.pre[l].resize(n * sizes_[l + 1]);
@@ -168,7 +179,8 @@ class Mlp {
       k.b = dnnl::memory(b_md, eng_, b_[l].data());
       k.dst = dnnl::memory(dst_md, eng_, p.pre[l].data());
       k.act = dnnl::memory(dst_md, eng_, p.act[l].data());
-      const dnnl::inner_product_forward::primitive_desc fwd_pd({prop, src_md, w_md, b_md, dst_md}, eng_);
+      const dnnl::inner_product_forward::primitive_desc fwd_pd({prop, src_md, w_md, b_md, dst_md},
+                                                               eng_);
       k.fwd = dnnl::inner_product_forward(fwd_pd);
       const dnnl::eltwise_forward::primitive_desc relu_pd(
           {prop, dnnl::algorithm::eltwise_relu, dst_md, 0.0f, 0.0f}, eng_);
@@ -182,8 +194,9 @@ class Mlp {
       k.db = dnnl::memory(b_md, eng_, gb_[l].data());
       k.bwd_d = dnnl::inner_product_backward_data(
           dnnl::inner_product_backward_data::primitive_desc({src_md, w_md, dst_md}, eng_, fwd_pd));
-      k.bwd_w = dnnl::inner_product_backward_weights(
-          dnnl::inner_product_backward_weights::primitive_desc({src_md, w_md, b_md, dst_md}, eng_, fwd_pd));
+      k.bwd_w =
+          dnnl::inner_product_backward_weights(dnnl::inner_product_backward_weights::primitive_desc(
+              {src_md, w_md, b_md, dst_md}, eng_, fwd_pd));
       k.relu_bwd = dnnl::eltwise_backward(dnnl::eltwise_backward::primitive_desc(
           {dnnl::algorithm::eltwise_relu, dst_md, dst_md, 0.0f, 0.0f}, eng_, relu_pd));
     }
@@ -196,7 +209,10 @@ class Mlp {
     const std::size_t L = w_.size();
     for (std::size_t l = 0; l < L; ++l) {
       Layer& k = p.layers[l];
-      k.fwd.execute(stream_, {{DNNL_ARG_SRC, k.src}, {DNNL_ARG_WEIGHTS, k.w}, {DNNL_ARG_BIAS, k.b}, {DNNL_ARG_DST, k.dst}});
+      k.fwd.execute(stream_, {{DNNL_ARG_SRC, k.src},
+                              {DNNL_ARG_WEIGHTS, k.w},
+                              {DNNL_ARG_BIAS, k.b},
+                              {DNNL_ARG_DST, k.dst}});
       if (l + 1 < L) k.relu.execute(stream_, {{DNNL_ARG_SRC, k.dst}, {DNNL_ARG_DST, k.act}});
     }
     stream_.wait();

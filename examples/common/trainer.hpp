@@ -52,23 +52,34 @@ struct Options {
 inline void add_options(CLI::App& app, Options& o) {
   app.add_option("--mode", o.mode, "dense | dsd | random-cut | sparse-scratch | fused")
       ->check(CLI::IsMember({"dense", "dsd", "random-cut", "sparse-scratch", "fused"}));
-  app.add_option("--epochs", o.epochs, "D,S,R: dense, sparse and re-dense epochs (the dense baseline trains D+S+R)")
-      ->delimiter(',')->expected(3);
-  app.add_option("--sparsity", o.sparsity, "fraction of each layer's weights pruned")->check(CLI::Range(0.0, 0.999999));
+  app.add_option("--epochs", o.epochs,
+                 "D,S,R: dense, sparse and re-dense epochs (the dense baseline trains D+S+R)")
+      ->delimiter(',')
+      ->expected(3);
+  app.add_option("--sparsity", o.sparsity, "fraction of each layer's weights pruned")
+      ->check(CLI::Range(0.0, 0.999999));
   app.add_option("--sparsity-from-sensitivity", o.sensitivity_drop,
-                 "choose per-layer sparsity by sensitivity analysis on the validation split, allowing this accuracy drop");
-  app.add_option("--rounds", o.rounds, "DSD rounds (each further round divides the lr by 10 again)")->check(CLI::PositiveNumber);
-  app.add_option("--prune-at", o.prune_at, "fused D+S: prune after this many dense epochs (default D/2 in fused mode)");
+                 "choose per-layer sparsity by sensitivity analysis on the validation split, "
+                 "allowing this accuracy drop");
+  app.add_option("--rounds", o.rounds, "DSD rounds (each further round divides the lr by 10 again)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--prune-at", o.prune_at,
+                 "fused D+S: prune after this many dense epochs (default D/2 in fused mode)");
   app.add_option("--optimizer", o.optimizer, "sgd (momentum 0.9) | nesterov | adam")
       ->check(CLI::IsMember({"sgd", "nesterov", "adam"}));
-  app.add_option("--lr", o.lr, "learning rate of the dense and sparse phases")->check(CLI::PositiveNumber);
-  app.add_option("--weight-decay", o.weight_decay, "L2 weight decay")->check(CLI::NonNegativeNumber);
+  app.add_option("--lr", o.lr, "learning rate of the dense and sparse phases")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--weight-decay", o.weight_decay, "L2 weight decay")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--seed", o.seed, "seed of initialisation, shuffling and Random-Cut");
-  app.add_option("--threads", o.threads, "CPU threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", o.threads, "CPU threads (default: all cores)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--csv", o.csv, "write one row per epoch to this file");
   app.add_option("--data", o.data, "directory with the Fashion-MNIST *.gz files");
-  app.add_option("--validation", o.validation, "training examples held out for validation (model selection)");
-  app.add_option("--train-limit", o.train_limit, "train on only the first N training examples (quick runs)");
+  app.add_option("--validation", o.validation,
+                 "training examples held out for validation (model selection)");
+  app.add_option("--train-limit", o.train_limit,
+                 "train on only the first N training examples (quick runs)");
   app.add_flag("--compare", o.compare, "run the dense baseline and the chosen mode, print both");
   app.add_flag("--quiet", o.quiet, "no per-epoch progress lines");
 }
@@ -94,12 +105,17 @@ inline Data load_data(const Options& o) {
 
 /// The schedule a mode stands for, at equal total epochs.
 inline dsd::Schedule schedule_for(const Options& o, const std::string& mode) {
-  dsd::Schedule s{.dense_epochs = o.epochs[0], .sparse_epochs = o.epochs[1], .redense_epochs = o.epochs[2],
-                  .lr = o.lr, .rounds = o.rounds};
+  dsd::Schedule s{.dense_epochs = o.epochs[0],
+                  .sparse_epochs = o.epochs[1],
+                  .redense_epochs = o.epochs[2],
+                  .lr = o.lr,
+                  .rounds = o.rounds};
   if (mode == "dense") s.prune = false;
   if (mode == "sparse-scratch") s.prune_at_epoch = 0;
-  if (mode == "fused") s.prune_at_epoch = o.prune_at.value_or(o.epochs[0] / 2);
-  else if (o.prune_at) s.prune_at_epoch = *o.prune_at;
+  if (mode == "fused")
+    s.prune_at_epoch = o.prune_at.value_or(o.epochs[0] / 2);
+  else if (o.prune_at)
+    s.prune_at_epoch = *o.prune_at;
   return s;
 }
 
@@ -123,10 +139,11 @@ template <class Model>
 RunResult train(Model& model, const Data& data, const Options& o, const std::string& mode) {
   model.init(o.seed);
   using Opt = std::variant<dsd::MomentumSgd, dsd::Nesterov, dsd::Adam>;
-  Opt opt = o.optimizer == "adam" ? Opt(dsd::Adam{.lr = o.lr, .weight_decay = o.weight_decay})
-            : o.optimizer == "nesterov"
-                ? Opt(dsd::Nesterov{.lr = o.lr, .momentum = 0.9, .weight_decay = o.weight_decay})
-                : Opt(dsd::MomentumSgd{.lr = o.lr, .momentum = 0.9, .weight_decay = o.weight_decay});
+  Opt opt =
+      o.optimizer == "adam" ? Opt(dsd::Adam{.lr = o.lr, .weight_decay = o.weight_decay})
+      : o.optimizer == "nesterov"
+          ? Opt(dsd::Nesterov{.lr = o.lr, .momentum = 0.9, .weight_decay = o.weight_decay})
+          : Opt(dsd::MomentumSgd{.lr = o.lr, .momentum = 0.9, .weight_decay = o.weight_decay});
   std::mt19937_64 shuffle_gen(o.seed ^ 0x5eedull);
   std::vector<std::size_t> order(data.train.count);
   std::vector<float> xb(model.batch() * fashion::Split::pixels);
@@ -137,11 +154,14 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
   auto epoch_start = std::chrono::steady_clock::now();
 
   dsd::Callbacks cb;
-  cb.before_epoch = [&](const dsd::EpochContext&) { epoch_start = std::chrono::steady_clock::now(); };
+  cb.before_epoch = [&](const dsd::EpochContext&) {
+    epoch_start = std::chrono::steady_clock::now();
+  };
   cb.train_epoch = [&](const dsd::EpochContext& ctx) {
     std::visit([&](auto& op) { op.lr = ctx.lr; }, opt);
     std::iota(order.begin(), order.end(), std::size_t{0});
-    for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[shuffle_gen() % i]);
+    for (std::size_t i = order.size(); i > 1; --i)
+      std::swap(order[i - 1], order[shuffle_gen() % i]);
     double loss = 0;
     const std::size_t batches = data.train.count / model.batch();
     for (std::size_t b = 0; b < batches; ++b) {
@@ -152,20 +172,25 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
         yb[j] = data.train.labels[src];
       }
       loss += model.train_batch(xb.data(), yb.data());
-      std::visit([&](const auto& op) {
-        for (std::size_t l = 0; l < weights.size(); ++l) op.step(weights[l], model.weight_grad(l));
-        for (std::size_t l = 0; l < biases.size(); ++l) op.step(biases[l], model.bias_grad(l));
-      }, opt);
+      std::visit(
+          [&](const auto& op) {
+            for (std::size_t l = 0; l < weights.size(); ++l)
+              op.step(weights[l], model.weight_grad(l));
+            for (std::size_t l = 0; l < biases.size(); ++l) op.step(biases[l], model.bias_grad(l));
+          },
+          opt);
     }
     return loss / static_cast<double>(batches);
   };
   cb.evaluate = [&] { return model.accuracy(data.validation); };
   cb.after_epoch = [&](const dsd::EpochContext& ctx, double loss, double val) {
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
     std::size_t n = 0, kept = 0;
     for (const auto& w : weights) n += w.size(), kept += w.mask().count();
-    result.rows.push_back({std::string(dsd::to_string(ctx.phase)), ctx.round, ctx.global_epoch + 1, ctx.lr, loss, val,
-                           model.accuracy(data.test), 1.0 - double(kept) / double(n), secs});
+    result.rows.push_back({std::string(dsd::to_string(ctx.phase)), ctx.round, ctx.global_epoch + 1,
+                           ctx.lr, loss, val, model.accuracy(data.test),
+                           1.0 - double(kept) / double(n), secs});
   };
   if (!o.quiet) cb.progress = &std::cout;
 
@@ -177,7 +202,8 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
   };
   if (o.sensitivity_drop && mode != "dense") {
     result.report = run_with(dsd::SensitivitySparsity{
-        .max_drop = *o.sensitivity_drop, .evaluate = cb.evaluate,
+        .max_drop = *o.sensitivity_drop,
+        .evaluate = cb.evaluate,
         .on_table = [&](const dsd::SensitivityTable& t) {
           if (o.quiet) return;
           std::cout << "sensitivity (validation accuracy, baseline " << t.baseline << "):\n";
@@ -195,11 +221,13 @@ inline void write_csv(const std::string& path, const std::vector<RunResult>& run
   {
     std::ofstream f(tmp);
     DSD_REQUIRE(f.good(), io, "cannot write \"", tmp, "\"");
-    f << "mode,phase,round,epoch,lr,train_loss,validation_accuracy,test_accuracy,sparsity,seconds\n";
+    f << "mode,phase,round,epoch,lr,train_loss,validation_accuracy,test_accuracy,sparsity,"
+         "seconds\n";
     for (const auto& r : runs)
       for (const auto& e : r.rows)
-        f << r.mode << ',' << e.phase << ',' << e.round << ',' << e.epoch << ',' << e.lr << ',' << e.loss << ','
-          << e.validation << ',' << e.test << ',' << e.sparsity << ',' << e.seconds << '\n';
+        f << r.mode << ',' << e.phase << ',' << e.round << ',' << e.epoch << ',' << e.lr << ','
+          << e.loss << ',' << e.validation << ',' << e.test << ',' << e.sparsity << ',' << e.seconds
+          << '\n';
     f.flush();
     DSD_REQUIRE(f.good(), io, "writing \"", tmp, "\" failed");
   }
@@ -221,8 +249,8 @@ int main_with(int argc, char** argv, const char* description, MakeModel make_mod
     if (o.threads > 0) omp_set_num_threads(o.threads);
 #endif
     const Data data = load_data(o);
-    std::cout << "train " << data.train.count << ", validation " << data.validation.count << ", test "
-              << data.test.count << " images from " << o.data << "\n";
+    std::cout << "train " << data.train.count << ", validation " << data.validation.count
+              << ", test " << data.test.count << " images from " << o.data << "\n";
     auto model = make_model(o);
     std::vector<RunResult> runs;
     std::vector<std::string> modes = {o.mode};
@@ -233,16 +261,19 @@ int main_with(int argc, char** argv, const char* description, MakeModel make_mod
       dsd::print_report(std::cout, runs.back().report);
     }
     if (runs.size() > 1) {
-      std::cout << "\n" << dsd::detail::format("%-16s %16s %16s\n", "", runs[0].mode.c_str(), runs[1].mode.c_str());
+      std::cout << "\n"
+                << dsd::detail::format("%-20s %12s %12s\n", "", runs[0].mode.c_str(),
+                                       runs[1].mode.c_str());
       for (std::size_t p = 0; p < runs[1].report.phases.size(); ++p) {
         const auto& ph = runs[1].report.phases[p];
         const auto* base = p < runs[0].report.phases.size() ? &runs[0].report.phases[p] : nullptr;
-        std::cout << dsd::detail::format("%-16s %16.4f %16.4f\n",
-                                         (std::string("val after ") + std::string(dsd::to_string(ph.phase))).c_str(),
-                                         base ? base->accuracy_end : 0.0, ph.accuracy_end);
+        std::cout << dsd::detail::format(
+            "%-20s %12.4f %12.4f\n",
+            (std::string("val after ") + std::string(dsd::to_string(ph.phase))).c_str(),
+            base ? base->accuracy_end : 0.0, ph.accuracy_end);
       }
-      std::cout << dsd::detail::format("%-16s %16.4f %16.4f\n", "test accuracy", runs[0].test_accuracy,
-                                       runs[1].test_accuracy);
+      std::cout << dsd::detail::format("%-20s %12.4f %12.4f\n", "test accuracy",
+                                       runs[0].test_accuracy, runs[1].test_accuracy);
     }
     if (!o.csv.empty()) write_csv(o.csv, runs);
     std::cout << dsd::detail::format("final test accuracy: %.4f\n", runs.back().test_accuracy);

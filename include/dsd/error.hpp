@@ -24,14 +24,22 @@ enum class errc {
 /// Human-readable name of an error code.
 constexpr std::string_view to_string(errc code) noexcept {
   switch (code) {
-    case errc::invalid_argument: return "invalid argument";
-    case errc::size_mismatch: return "size mismatch";
-    case errc::empty_tensor: return "empty tensor";
-    case errc::non_finite: return "non-finite value";
-    case errc::invalid_schedule: return "invalid schedule";
-    case errc::io: return "i/o error";
-    case errc::no_device: return "no device";
-    case errc::backend: return "backend error";
+    case errc::invalid_argument:
+      return "invalid argument";
+    case errc::size_mismatch:
+      return "size mismatch";
+    case errc::empty_tensor:
+      return "empty tensor";
+    case errc::non_finite:
+      return "non-finite value";
+    case errc::invalid_schedule:
+      return "invalid schedule";
+    case errc::io:
+      return "i/o error";
+    case errc::no_device:
+      return "no device";
+    case errc::backend:
+      return "backend error";
   }
   return "unknown";
 }
@@ -63,9 +71,9 @@ template <class... Args>
 
 /// Throws `dsd::error(code, message)` where the message is the streamed concatenation of the
 /// remaining arguments, unless `cond` holds.
-#define DSD_REQUIRE(cond, code, ...)                          \
-  do {                                                        \
-    if (!(cond)) [[unlikely]]                                 \
+#define DSD_REQUIRE(cond, code, ...)                              \
+  do {                                                            \
+    if (!(cond)) [[unlikely]]                                     \
       ::dsd::detail::throw_error(::dsd::errc::code, __VA_ARGS__); \
   } while (false)
 

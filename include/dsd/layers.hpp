@@ -29,9 +29,8 @@ inline constexpr bool is_tuple_v<std::tuple<L...>> = true;
 
 /// A set of layers: a tuple of `Masked` references or a range of `Masked` values.
 template <class C>
-concept layer_collection =
-    detail::is_tuple_v<std::remove_cvref_t<C>> ||
-    (std::ranges::range<C> && masked_parameter<std::ranges::range_reference_t<C>>);
+concept layer_collection = detail::is_tuple_v<std::remove_cvref_t<C>> ||
+    (std::ranges::range<C>&& masked_parameter<std::ranges::range_reference_t<C>>);
 
 /// Calls `f(layer, index)` for every layer of the collection, in order.
 template <layer_collection C, class F>
@@ -48,8 +47,10 @@ void for_each_layer(C&& layers, F&& f) {
 /// Number of layers in a collection.
 template <layer_collection C>
 [[nodiscard]] std::size_t layer_count(const C& layers) {
-  if constexpr (detail::is_tuple_v<std::remove_cvref_t<C>>) return std::tuple_size_v<std::remove_cvref_t<C>>;
-  else return static_cast<std::size_t>(std::ranges::distance(layers));
+  if constexpr (detail::is_tuple_v<std::remove_cvref_t<C>>)
+    return std::tuple_size_v<std::remove_cvref_t<C>>;
+  else
+    return static_cast<std::size_t>(std::ranges::distance(layers));
 }
 
 /// Common scalar type of a collection's layers (double if any layer is double).
@@ -60,7 +61,7 @@ struct collection_scalar<std::tuple<L...>> {
   using type = std::common_type_t<typename std::remove_cvref_t<L>::scalar_type...>;
 };
 template <class C>
-  requires std::ranges::range<C>
+requires std::ranges::range<C>
 struct collection_scalar<C> {
   using type = typename std::remove_cvref_t<std::ranges::range_reference_t<C>>::scalar_type;
 };

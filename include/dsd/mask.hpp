@@ -24,10 +24,14 @@ class BitMask {
  public:
   BitMask() = default;
   /// A mask of `n` entries, all kept (or all pruned when `kept` is false).
-  explicit BitMask(std::size_t n, bool kept = true) : words_((n + 63) / 64), size_(n) { fill(kept); }
+  explicit BitMask(std::size_t n, bool kept = true) : words_((n + 63) / 64), size_(n) {
+    fill(kept);
+  }
 
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
-  [[nodiscard]] bool test(std::size_t i) const noexcept { return (words_[i >> 6] >> (i & 63)) & 1u; }
+  [[nodiscard]] bool test(std::size_t i) const noexcept {
+    return (words_[i >> 6] >> (i & 63)) & 1u;
+  }
   void set(std::size_t i, bool kept) noexcept {
     const std::uint64_t bit = std::uint64_t{1} << (i & 63);
     words_[i >> 6] = kept ? (words_[i >> 6] | bit) : (words_[i >> 6] & ~bit);
@@ -119,14 +123,14 @@ class ByteMask {
 template <class M>
 concept mask_storage = std::regular<M> && std::constructible_from<M, std::size_t, bool> &&
     requires(M m, const M cm, std::size_t i, bool b) {
-      { cm.size() } -> std::convertible_to<std::size_t>;
-      { cm.test(i) } -> std::convertible_to<bool>;
-      { cm.count() } -> std::convertible_to<std::size_t>;
-      m.set(i, b);
-      m.fill(b);
-      m.assign([](std::size_t) { return true; });
-      cm.for_each_kept([](std::size_t) {});
-    };
+  { cm.size() } -> std::convertible_to<std::size_t>;
+  { cm.test(i) } -> std::convertible_to<bool>;
+  { cm.count() } -> std::convertible_to<std::size_t>;
+  m.set(i, b);
+  m.fill(b);
+  m.assign([](std::size_t) { return true; });
+  cm.for_each_kept([](std::size_t) {});
+};
 
 /// Fraction of kept entries (1 for an empty mask).
 template <mask_storage M>
@@ -170,7 +174,8 @@ template <mask_storage M = BitMask>
               csr.row_ptr.size(), " entries, expected rows + 1 = ", csr.rows + 1);
   DSD_REQUIRE(csr.row_ptr.front() == 0 &&
                   csr.row_ptr.back() == static_cast<std::int64_t>(csr.col_idx.size()),
-              invalid_argument, "CSR row_ptr must start at 0 and end at nnz = ", csr.col_idx.size());
+              invalid_argument,
+              "CSR row_ptr must start at 0 and end at nnz = ", csr.col_idx.size());
   M m(csr.rows * csr.cols, false);
   for (std::size_t r = 0; r < csr.rows; ++r) {
     DSD_REQUIRE(csr.row_ptr[r] <= csr.row_ptr[r + 1], invalid_argument,

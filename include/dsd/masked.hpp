@@ -37,21 +37,17 @@ class Masked {
   using scalar_type = scalar_t<T>;
 
   /// Wraps an owning tensor; it must outlive the wrapper and keep its size.
-  explicit Masked(T& tensor, std::string name = {})
-    requires(!is_view_v<T>)
+  explicit Masked(T& tensor, std::string name = {}) requires(!is_view_v<T>)
       : tensor_(&tensor), name_(std::move(name)) {
     init();
   }
   /// Wraps a view (span, Map, raw_tensor); the viewed storage must outlive the wrapper.
-  explicit Masked(T view, std::string name = {})
-    requires(is_view_v<T>)
+  explicit Masked(T view, std::string name = {}) requires(is_view_v<T>)
       : tensor_(std::move(view)), name_(std::move(name)) {
     init();
   }
   /// Temporaries would leave the wrapper dangling.
-  Masked(T&&, std::string = {})
-    requires(!is_view_v<T>)
-  = delete;
+  Masked(T&&, std::string = {}) requires(!is_view_v<T>) = delete;
 
   /// The wrapped weights, in place. Throws if the tensor was resized since it was wrapped.
   [[nodiscard]] std::span<scalar_type> weights() const {
@@ -105,8 +101,10 @@ class Masked {
   static constexpr bool stores_pointer = !is_view_v<T>;
 
   [[nodiscard]] T& tensor() const {
-    if constexpr (stores_pointer) return *tensor_;
-    else return const_cast<T&>(tensor_);  // a view: constness of the handle, not of the data
+    if constexpr (stores_pointer)
+      return *tensor_;
+    else
+      return const_cast<T&>(tensor_);  // a view: constness of the handle, not of the data
   }
   void init() {
     const std::size_t n = as_span(tensor()).size();

@@ -36,7 +36,7 @@ struct tensor_traits;
 /// A non-owning pointer + extent, for weights that live in raw buffers.
 template <class S>
 struct raw_tensor {
-  S* ptr = nullptr;      ///< first element
+  S* ptr = nullptr;       ///< first element
   std::size_t count = 0;  ///< number of elements
   Shape dims{};           ///< storage-order shape; {1, count} when left empty
 };
@@ -83,7 +83,9 @@ template <class T>
 concept readable_tensor = requires(const std::remove_cvref_t<T>& t) {
   typename detail::traits_of<T>::scalar_type;
   requires floating_scalar<typename detail::traits_of<T>::scalar_type>;
-  { detail::traits_of<T>::data(t) } -> std::convertible_to<const typename detail::traits_of<T>::scalar_type*>;
+  {
+    detail::traits_of<T>::data(t)
+    } -> std::convertible_to<const typename detail::traits_of<T>::scalar_type*>;
   { detail::traits_of<T>::size(t) } -> std::convertible_to<std::size_t>;
 };
 
@@ -100,8 +102,10 @@ using scalar_t = typename detail::traits_of<T>::scalar_type;
 /// True when copying a `T` does not copy its elements (spans, maps, raw pointers).
 template <class T>
 inline constexpr bool is_view_v = [] {
-  if constexpr (requires { detail::traits_of<T>::is_view; }) return bool(detail::traits_of<T>::is_view);
-  else return false;
+  if constexpr (requires { detail::traits_of<T>::is_view; })
+    return bool(detail::traits_of<T>::is_view);
+  else
+    return false;
 }();
 
 /// Mutable span over a parameter tensor's elements.
@@ -119,8 +123,10 @@ template <readable_tensor T>
 /// Storage-order shape of a tensor; one run of `size` elements unless the traits say otherwise.
 template <readable_tensor T>
 [[nodiscard]] Shape shape_of(const T& t) noexcept {
-  if constexpr (requires { detail::traits_of<T>::shape(t); }) return detail::traits_of<T>::shape(t);
-  else return Shape{1, detail::traits_of<T>::size(t)};
+  if constexpr (requires { detail::traits_of<T>::shape(t); })
+    return detail::traits_of<T>::shape(t);
+  else
+    return Shape{1, detail::traits_of<T>::size(t)};
 }
 
 }  // namespace dsd

@@ -16,7 +16,9 @@ struct eigen_dense_traits {
   static_assert(E::InnerStrideAtCompileTime == 1 || E::InnerStrideAtCompileTime == Eigen::Dynamic,
                 "dsd: an Eigen parameter must be contiguous (inner stride 1)");
   template <class U>
-  static auto* data(U& t) noexcept { return t.data(); }
+  static auto* data(U& t) noexcept {
+    return t.data();
+  }
   static std::size_t size(const E& t) noexcept { return static_cast<std::size_t>(t.size()); }
   /// Column-major storage runs down the columns: `outer` = cols, `inner` = rows.
   static Shape shape(const E& t) noexcept {

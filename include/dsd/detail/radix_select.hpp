@@ -84,8 +84,10 @@ SelectResult<Key> radix_select(std::span<const std::size_t> sizes, const KeyAt& 
 /// magnitude ordered as an unsigned integer (zeros, denormals, normals, Inf, then NaNs).
 template <class S>
 auto magnitude_key(S x) noexcept {
-  if constexpr (std::is_same_v<S, float>) return std::bit_cast<std::uint32_t>(x) & 0x7fffffffu;
-  else return std::bit_cast<std::uint64_t>(x) & 0x7fffffffffffffffull;
+  if constexpr (std::is_same_v<S, float>)
+    return std::bit_cast<std::uint32_t>(x) & 0x7fffffffu;
+  else
+    return std::bit_cast<std::uint64_t>(x) & 0x7fffffffffffffffull;
 }
 
 /// Unsigned key type of a scalar.
@@ -101,8 +103,10 @@ S magnitude_from_key(key_type<S> k) noexcept {
 /// Key of the smallest non-finite magnitude (+Inf); every key at or above it is Inf or NaN.
 template <class S>
 constexpr key_type<S> non_finite_key() noexcept {
-  if constexpr (std::is_same_v<S, float>) return 0x7f800000u;
-  else return 0x7ff0000000000000ull;
+  if constexpr (std::is_same_v<S, float>)
+    return 0x7f800000u;
+  else
+    return 0x7ff0000000000000ull;
 }
 
 /// Order-preserving unsigned key of any float/double score (negative scores sort first).

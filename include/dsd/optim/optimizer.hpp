@@ -20,9 +20,9 @@ namespace dsd {
 template <class O, class L, class G = std::vector<typename std::remove_cvref_t<L>::scalar_type>>
 concept masked_optimizer = masked_parameter<L> && readable_tensor<G> &&
     requires(const O& o, L& layer, const G& grad) {
-      { O::name } -> std::convertible_to<std::string_view>;
-      o.step(layer, grad);
-    };
+  { O::name } -> std::convertible_to<std::string_view>;
+  o.step(layer, grad);
+};
 
 namespace detail {
 

@@ -12,9 +12,9 @@ namespace dsd {
 /// state can never resurrect a pruned weight, and copying a parameter copies its state.
 template <class S>
 struct OptimizerState {
-  std::vector<S> first;     ///< momentum buffer, or Adam's first moment
-  std::vector<S> second;    ///< Adam's second moment
-  std::int64_t step = 0;    ///< number of updates taken (Adam's bias correction)
+  std::vector<S> first;   ///< momentum buffer, or Adam's first moment
+  std::vector<S> second;  ///< Adam's second moment
+  std::int64_t step = 0;  ///< number of updates taken (Adam's bias correction)
 
   friend bool operator==(const OptimizerState&, const OptimizerState&) = default;
 };

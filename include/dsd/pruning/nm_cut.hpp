@@ -24,14 +24,16 @@ struct NMCut {
   static constexpr double sparsity = static_cast<double>(M - N) / static_cast<double>(M);
 
   template <floating_scalar S, mask_storage Mask>
-  S build_mask(std::span<const S> w, std::size_t prune, Mask& mask, const PruneInfo& info = {}) const {
+  S build_mask(std::span<const S> w, std::size_t prune, Mask& mask,
+               const PruneInfo& info = {}) const {
     const std::size_t inner = info.shape.size() == w.size() ? info.shape.inner : w.size();
-    DSD_REQUIRE(inner % M == 0, invalid_argument, "NMCut<", N, ",", M, "> needs rows whose length is a multiple of ",
-                M, "; layer \"", info.name, "\" has rows of ", inner);
+    DSD_REQUIRE(inner % M == 0, invalid_argument, "NMCut<", N, ",", M,
+                "> needs rows whose length is a multiple of ", M, "; layer \"", info.name,
+                "\" has rows of ", inner);
     const std::size_t groups = w.size() / M;
-    DSD_REQUIRE(prune == groups * (M - N), invalid_argument, "NMCut<", N, ",", M, "> prunes exactly ",
-                M - N, " of every ", M, " weights (sparsity ", sparsity, "); layer \"", info.name,
-                "\" was asked to prune ", prune, " of ", w.size());
+    DSD_REQUIRE(prune == groups * (M - N), invalid_argument, "NMCut<", N, ",", M,
+                "> prunes exactly ", M - N, " of every ", M, " weights (sparsity ", sparsity,
+                "); layer \"", info.name, "\" was asked to prune ", prune, " of ", w.size());
     S threshold = 0;
     std::array<bool, M> keep{};
     mask.assign([&](std::size_t i) {

@@ -26,7 +26,8 @@ struct PruneInfo {
 /// struct SmallestFirstCut {
 ///   static constexpr std::string_view name = "smallest-first";
 ///   template <class S, class M>
-///   void build_mask(std::span<const S> w, std::size_t prune, M& mask, const dsd::PruneInfo&) const {
+///   void build_mask(std::span<const S> w, std::size_t prune, M& mask, const dsd::PruneInfo&) const
+///   {
 ///     dsd::prune_lowest(w.size(), prune, mask, [&](std::size_t i) { return w[i]; });
 ///   }
 /// };
@@ -34,9 +35,9 @@ struct PruneInfo {
 template <class P, class S, class M = BitMask>
 concept pruning_policy = floating_scalar<S> && mask_storage<M> &&
     requires(const P& p, std::span<const S> w, std::size_t k, M& m, const PruneInfo& info) {
-      { P::name } -> std::convertible_to<std::string_view>;
-      p.build_mask(w, k, m, info);
-    };
+  { P::name } -> std::convertible_to<std::string_view>;
+  p.build_mask(w, k, m, info);
+};
 
 /// Marks in `mask` (of `n` entries) the `prune` entries with the lowest `score(i)` as pruned and
 /// all others as kept. Ties are broken by index: among equal scores the lower index is pruned

@@ -50,9 +50,9 @@ LayerStats prune_exactly(L& layer, std::size_t count, const Policy& policy = {})
     threshold = static_cast<double>(policy.build_mask(w, count, mask, info));
   else
     policy.build_mask(w, count, mask, info);
-  DSD_REQUIRE(mask.count() == w.size() - count, invalid_argument, "pruning policy \"",
-              Policy::name, "\" kept ", mask.count(), " of the ", w.size(), " weights of layer \"",
-              layer.name(), "\"; expected exactly ", w.size() - count);
+  DSD_REQUIRE(mask.count() == w.size() - count, invalid_argument, "pruning policy \"", Policy::name,
+              "\" kept ", mask.count(), " of the ", w.size(), " weights of layer \"", layer.name(),
+              "\"; expected exactly ", w.size() - count);
   layer.set_mask(std::move(mask), threshold);
   return layer.stats();
 }

@@ -15,8 +15,9 @@ namespace dsd {
 /// Prunes every layer: `thresholds` says how many weights each loses, `policy` which ones.
 /// Returns each layer's statistics, in collection order.
 template <class Policy = KeepmaxCut, layer_collection C, class Thresholds>
-  requires threshold_policy<Thresholds, C>
-std::vector<LayerStats> prune(C&& layers, const Thresholds& thresholds, const Policy& policy = {}) {
+requires threshold_policy<Thresholds, C> std::vector<LayerStats> prune(C&& layers,
+                                                                       const Thresholds& thresholds,
+                                                                       const Policy& policy = {}) {
   const std::vector<std::size_t> counts = thresholds.prune_counts(layers);
   DSD_REQUIRE(counts.size() == layer_count(layers), size_mismatch, "threshold policy returned ",
               counts.size(), " prune counts for ", layer_count(layers), " layers");

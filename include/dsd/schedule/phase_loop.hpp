@@ -34,7 +34,7 @@ struct EpochContext {
 /// their step, or call `dsd::enforce(layers)` after your own.
 struct Callbacks {
   std::function<double(const EpochContext&)> train_epoch;  ///< one epoch; returns its mean loss
-  std::function<double()> evaluate;                         ///< held-out accuracy (or any score)
+  std::function<double()> evaluate;                        ///< held-out accuracy (or any score)
   std::function<void(const EpochContext&)> before_phase;
   std::function<void(const EpochContext&, const PhaseReport&)> after_phase;
   std::function<void(const EpochContext&)> before_epoch;
@@ -45,9 +45,10 @@ struct Callbacks {
 /// Runs `schedule` over `layers`: `thresholds` decides how many weights each layer loses when
 /// pruning, `policy` which ones. Returns the per-phase report.
 template <class Policy = KeepmaxCut, layer_collection C, class Thresholds>
-  requires threshold_policy<Thresholds, C>
-Report run(C&& layers, const Schedule& schedule, const Thresholds& thresholds,
-           const Callbacks& callbacks, const Policy& policy = {}) {
+requires threshold_policy<Thresholds, C> Report run(C&& layers, const Schedule& schedule,
+                                                    const Thresholds& thresholds,
+                                                    const Callbacks& callbacks,
+                                                    const Policy& policy = {}) {
   DSD_REQUIRE(callbacks.train_epoch, invalid_argument, "run: Callbacks::train_epoch is not set");
   DSD_REQUIRE(callbacks.evaluate, invalid_argument, "run: Callbacks::evaluate is not set");
   using clock = std::chrono::steady_clock;
@@ -60,8 +61,8 @@ Report run(C&& layers, const Schedule& schedule, const Thresholds& thresholds,
     EpochContext ctx{plan.phase, plan.round, 0, global_epoch, plan.lr};
     const auto start = clock::now();
     if (callbacks.before_phase) callbacks.before_phase(ctx);
-    PhaseReport phase{plan.phase, plan.round, plan.epochs, plan.lr, callbacks.evaluate(), 0.0, 0.0,
-                      layer_stats(layers)};
+    PhaseReport phase{plan.phase,           plan.round, plan.epochs, plan.lr,
+                      callbacks.evaluate(), 0.0,        0.0,         layer_stats(layers)};
     phase.accuracy_end = phase.accuracy_start;
     for (int e = 0; e < plan.epochs; ++e, ++global_epoch) {
       ctx.epoch = e;
@@ -72,9 +73,11 @@ Report run(C&& layers, const Schedule& schedule, const Thresholds& thresholds,
       if (callbacks.after_epoch) callbacks.after_epoch(ctx, loss, phase.accuracy_end);
       if (callbacks.progress)
         *callbacks.progress << detail::format(
-            "[%-8s r%d] epoch %3d/%-3d (total %3d/%d)  lr %-9.3g loss %-9.4f accuracy %.4f\n",
-            std::string(to_string(plan.phase)).c_str(), plan.round, e + 1, plan.epochs,
-            global_epoch + 1, schedule.total_epochs(), plan.lr, loss, phase.accuracy_end)
+                                   "[%-8s r%d] epoch %3d/%-3d (total %3d/%d)  lr %-9.3g loss "
+                                   "%-9.4f accuracy %.4f\n",
+                                   std::string(to_string(plan.phase)).c_str(), plan.round, e + 1,
+                                   plan.epochs, global_epoch + 1, schedule.total_epochs(), plan.lr,
+                                   loss, phase.accuracy_end)
                             << std::flush;
     }
     phase.seconds = std::chrono::duration<double>(clock::now() - start).count();

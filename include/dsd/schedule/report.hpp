@@ -18,9 +18,9 @@ struct PhaseReport {
   int round = 1;
   int epochs = 0;
   double lr = 0.0;
-  double accuracy_start = 0.0;  ///< `evaluate()` before the first epoch (right after pruning)
-  double accuracy_end = 0.0;    ///< `evaluate()` after the last epoch
-  double seconds = 0.0;         ///< wall time of the phase's epochs and evaluations
+  double accuracy_start = 0.0;     ///< `evaluate()` before the first epoch (right after pruning)
+  double accuracy_end = 0.0;       ///< `evaluate()` after the last epoch
+  double seconds = 0.0;            ///< wall time of the phase's epochs and evaluations
   std::vector<LayerStats> layers;  ///< per-layer sparsity and threshold during the phase
 };
 
@@ -29,14 +29,19 @@ struct Report {
   std::vector<PhaseReport> phases;
 
   /// Accuracy after the last phase.
-  [[nodiscard]] double final_accuracy() const { return phases.empty() ? 0.0 : phases.back().accuracy_end; }
+  [[nodiscard]] double final_accuracy() const {
+    return phases.empty() ? 0.0 : phases.back().accuracy_end;
+  }
 };
 
 namespace detail {
 inline std::string format(const char* fmt, auto... args) {
   char buf[256];
   const int n = std::snprintf(buf, sizeof buf, fmt, args...);
-  return std::string(buf, n < 0 ? 0 : (static_cast<std::size_t>(n) < sizeof buf ? static_cast<std::size_t>(n) : sizeof buf - 1));
+  return std::string(buf,
+                     n < 0 ? 0
+                           : (static_cast<std::size_t>(n) < sizeof buf ? static_cast<std::size_t>(n)
+                                                                       : sizeof buf - 1));
 }
 }  // namespace detail
 

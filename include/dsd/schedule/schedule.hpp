@@ -17,9 +17,12 @@ enum class Phase { dense, sparse, redense };
 /// Name of a phase as printed in progress lines and reports.
 constexpr std::string_view to_string(Phase p) noexcept {
   switch (p) {
-    case Phase::dense: return "dense";
-    case Phase::sparse: return "sparse";
-    case Phase::redense: return "re-dense";
+    case Phase::dense:
+      return "dense";
+    case Phase::sparse:
+      return "sparse";
+    case Phase::redense:
+      return "re-dense";
   }
   return "?";
 }
@@ -27,7 +30,7 @@ constexpr std::string_view to_string(Phase p) noexcept {
 /// One planned phase: what runs, how long, at which learning rate, and what happens before it.
 struct PhasePlan {
   Phase phase = Phase::dense;
-  int round = 1;            ///< DSD round (1-based)
+  int round = 1;  ///< DSD round (1-based)
   int epochs = 0;
   double lr = 0.0;
   bool prune_before = false;    ///< prune all layers before the phase's first epoch
@@ -50,8 +53,8 @@ struct Schedule {
   double lr = 0.01;
   double redense_lr_scale = 0.1;
   int rounds = 1;
-  std::optional<int> prune_at_epoch{};///< fused D+S: prune after this many dense epochs
-  bool prune = true;                  ///< false: dense baseline with the same phases and lrs
+  std::optional<int> prune_at_epoch{};  ///< fused D+S: prune after this many dense epochs
+  bool prune = true;                    ///< false: dense baseline with the same phases and lrs
 
   /// Throws `dsd::error` (invalid_schedule) naming the first inconsistent field.
   void validate() const {
@@ -59,14 +62,15 @@ struct Schedule {
                 "epoch counts must be >= 0 (got dense ", dense_epochs, ", sparse ", sparse_epochs,
                 ", re-dense ", redense_epochs, ")");
     DSD_REQUIRE(total_epochs() > 0, invalid_schedule, "the schedule has no epochs to train");
-    DSD_REQUIRE(std::isfinite(lr) && lr > 0.0, invalid_schedule, "lr ", lr, " must be finite and > 0");
+    DSD_REQUIRE(std::isfinite(lr) && lr > 0.0, invalid_schedule, "lr ", lr,
+                " must be finite and > 0");
     DSD_REQUIRE(std::isfinite(redense_lr_scale) && redense_lr_scale > 0.0, invalid_schedule,
                 "redense_lr_scale ", redense_lr_scale, " must be finite and > 0");
     DSD_REQUIRE(rounds >= 1, invalid_schedule, "rounds ", rounds, " must be >= 1");
     if (prune_at_epoch)
       DSD_REQUIRE(*prune_at_epoch >= 0 && *prune_at_epoch <= dense_epochs, invalid_schedule,
-                  "prune_at_epoch ", *prune_at_epoch, " is outside [0, dense_epochs = ",
-                  dense_epochs, "]");
+                  "prune_at_epoch ", *prune_at_epoch,
+                  " is outside [0, dense_epochs = ", dense_epochs, "]");
   }
 
   /// Total epochs over all phases and rounds.

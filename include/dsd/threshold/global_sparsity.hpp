@@ -42,7 +42,9 @@ struct GlobalSparsity {
     const std::size_t k = prune_count(total, sparsity, "<global>");
     std::vector<std::size_t> counts(spans.size(), 0);
     if (k == 0) return counts;
-    const auto key_at = [&](std::size_t s, std::size_t i) { return detail::magnitude_key(spans[s][i]); };
+    const auto key_at = [&](std::size_t s, std::size_t i) {
+      return detail::magnitude_key(spans[s][i]);
+    };
     const auto r = detail::radix_select<K>(sizes, key_at, k - 1);
     std::size_t ties_left = k - r.less;
     for (std::size_t s = 0; s < spans.size(); ++s) {

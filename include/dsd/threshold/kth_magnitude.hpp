@@ -23,8 +23,8 @@ template <floating_scalar S>
   std::size_t total = 0;
   for (auto seg : segments) sizes.push_back(seg.size()), total += seg.size();
   DSD_REQUIRE(total > 0, empty_tensor, "kth_magnitude of an empty tensor");
-  DSD_REQUIRE(k >= 1 && k <= total, invalid_argument, "kth_magnitude: k = ", k,
-              " is outside [1, ", total, "]");
+  DSD_REQUIRE(k >= 1 && k <= total, invalid_argument, "kth_magnitude: k = ", k, " is outside [1, ",
+              total, "]");
   const auto key_at = [&](std::size_t s, std::size_t i) {
     return detail::magnitude_key(segments[s][i]);
   };

@@ -34,15 +34,17 @@ struct SensitivityTable {
   /// Per layer, the largest candidate sparsity whose accuracy drop, and that of every smaller
   /// candidate, is at most `max_drop` (so one noisy point cannot skip past a bad one); 0 if none.
   [[nodiscard]] LayerSparsity choose(double max_drop) const {
-    DSD_REQUIRE(max_drop >= 0.0 && std::isfinite(max_drop), invalid_argument, "max_drop ",
-                max_drop, " must be finite and >= 0");
+    DSD_REQUIRE(max_drop >= 0.0 && std::isfinite(max_drop), invalid_argument, "max_drop ", max_drop,
+                " must be finite and >= 0");
     LayerSparsity chosen;
     std::vector<std::string> blocked;
     for (const auto& p : points) {  // points are grouped by layer in increasing sparsity
       if (!chosen.sparsity.count(p.layer)) chosen.sparsity[p.layer] = 0.0;
       if (std::find(blocked.begin(), blocked.end(), p.layer) != blocked.end()) continue;
-      if (baseline - p.accuracy <= max_drop) chosen.sparsity[p.layer] = p.sparsity;
-      else blocked.push_back(p.layer);
+      if (baseline - p.accuracy <= max_drop)
+        chosen.sparsity[p.layer] = p.sparsity;
+      else
+        blocked.push_back(p.layer);
     }
     return chosen;
   }
@@ -51,7 +53,8 @@ struct SensitivityTable {
   void write_csv(std::ostream& os) const {
     os << "layer,sparsity,accuracy,drop\n";
     for (const auto& p : points)
-      os << p.layer << ',' << p.sparsity << ',' << p.accuracy << ',' << baseline - p.accuracy << '\n';
+      os << p.layer << ',' << p.sparsity << ',' << p.accuracy << ',' << baseline - p.accuracy
+         << '\n';
   }
 };
 
@@ -60,7 +63,8 @@ struct SensitivityTable {
 template <class Policy = KeepmaxCut, layer_collection C, class Evaluate>
 SensitivityTable sensitivity_analysis(C&& layers, std::span<const double> sparsities,
                                       Evaluate&& evaluate, const Policy& policy = {}) {
-  DSD_REQUIRE(!sparsities.empty(), invalid_argument, "sensitivity_analysis: no candidate sparsities");
+  DSD_REQUIRE(!sparsities.empty(), invalid_argument,
+              "sensitivity_analysis: no candidate sparsities");
   for (std::size_t i = 0; i < sparsities.size(); ++i) {
     (void)prune_count(1, sparsities[i]);  // validates the range
     DSD_REQUIRE(i == 0 || sparsities[i] > sparsities[i - 1], invalid_argument,
@@ -71,7 +75,8 @@ SensitivityTable sensitivity_analysis(C&& layers, std::span<const double> sparsi
   for_each_layer(layers, [&](auto& layer, std::size_t) {
     const auto saved = layer;  // mask, state and threshold (weights are shared, copied below)
     const auto w = layer.weights();
-    const std::vector<typename std::remove_cvref_t<decltype(layer)>::scalar_type> weights(w.begin(), w.end());
+    const std::vector<typename std::remove_cvref_t<decltype(layer)>::scalar_type> weights(w.begin(),
+                                                                                          w.end());
     for (double s : sparsities) {
       prune(layer, s, policy);
       table.points.push_back({layer.name(), s, static_cast<double>(evaluate())});
@@ -86,14 +91,17 @@ SensitivityTable sensitivity_analysis(C&& layers, std::span<const double> sparsi
 /// i.e. on the trained dense model, and prunes each layer at the sparsity `choose(max_drop)` picks.
 struct SensitivitySparsity {
   std::vector<double> candidates{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
-  double max_drop = 0.01;                                     ///< acceptable accuracy drop per layer
-  std::function<double()> evaluate{};                         ///< held-out accuracy of the current model
-  std::function<void(const SensitivityTable&)> on_table{};  ///< receives the table (to print or save)
+  double max_drop = 0.01;              ///< acceptable accuracy drop per layer
+  std::function<double()> evaluate{};  ///< held-out accuracy of the current model
+  std::function<void(const SensitivityTable&)>
+      on_table{};  ///< receives the table (to print or save)
 
   template <layer_collection C>
   [[nodiscard]] std::vector<std::size_t> prune_counts(C& layers) const {
-    DSD_REQUIRE(static_cast<bool>(evaluate), invalid_argument, "SensitivitySparsity::evaluate is not set");
-    const SensitivityTable table = sensitivity_analysis(layers, std::span<const double>(candidates), evaluate);
+    DSD_REQUIRE(static_cast<bool>(evaluate), invalid_argument,
+                "SensitivitySparsity::evaluate is not set");
+    const SensitivityTable table =
+        sensitivity_analysis(layers, std::span<const double>(candidates), evaluate);
     if (on_table) on_table(table);
     return table.choose(max_drop).prune_counts(layers);
   }

@@ -7,7 +7,8 @@
 
 int main() {
   std::vector<double> w = {0.1, 0.1, 0.1};
-  const std::vector<std::vector<double>> xs = {{1, 0, 0.01}, {0, 1, -0.01}, {1, 1, 0.02}, {2, -1, 0.0}};
+  const std::vector<std::vector<double>> xs = {
+      {1, 0, 0.01}, {0, 1, -0.01}, {1, 1, 0.02}, {2, -1, 0.0}};
   dsd::Masked layer(w, "linear");
   dsd::MomentumSgd opt{.lr = 0.05, .momentum = 0.5};
   const auto loss = [&] {
@@ -25,17 +26,20 @@ int main() {
       std::vector<double> g(3, 0.0);
       for (const auto& x : xs) {
         const double e = w[0] * x[0] + w[1] * x[1] + w[2] * x[2] - (2 * x[0] - 3 * x[1]);
-        for (int j = 0; j < 3; ++j) g[static_cast<std::size_t>(j)] += 2 * e * x[static_cast<std::size_t>(j)] / 4;
+        for (int j = 0; j < 3; ++j)
+          g[static_cast<std::size_t>(j)] += 2 * e * x[static_cast<std::size_t>(j)] / 4;
       }
       opt.step(layer, g);
     }
     return loss();
   };
   cb.evaluate = [&] { return -loss(); };
-  const auto report = dsd::run(dsd::layers(layer), {.dense_epochs = 4, .sparse_epochs = 2, .redense_epochs = 2, .lr = 0.05},
-                               dsd::UniformSparsity{.sparsity = 0.34}, cb);
+  const auto report = dsd::run(
+      dsd::layers(layer), {.dense_epochs = 4, .sparse_epochs = 2, .redense_epochs = 2, .lr = 0.05},
+      dsd::UniformSparsity{.sparsity = 0.34}, cb);
   dsd::print_report(std::cout, report);
-  const bool ok = report.phases.size() == 3 && std::abs(w[0] - 2) < 1e-3 && std::abs(w[1] + 3) < 1e-3;
+  const bool ok =
+      report.phases.size() == 3 && std::abs(w[0] - 2) < 1e-3 && std::abs(w[1] + 3) < 1e-3;
   std::printf("%s\n", ok ? "consumer OK" : "consumer FAILED");
   return ok ? 0 : 1;
 }
