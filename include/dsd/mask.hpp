@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "dsd/config.hpp"
+#include "dsd/detail/parallel.hpp"
 #include "dsd/error.hpp"
 #include "dsd/tensor.hpp"
 
@@ -41,15 +42,20 @@ class BitMask {
     for (auto& w : words_) w = kept ? ~std::uint64_t{0} : 0;
     clear_tail();
   }
-  /// Sets entry `i` to `keep(i)` for every `i`, packing 64 entries per store.
+  /// Sets entry `i` to `keep(i)` for every `i`, packing 64 entries per store. `keep` must be a
+  /// pure function of `i`: large masks are filled by several threads, in no particular order.
   template <class Pred>
   void assign(Pred&& keep) {
     const std::size_t full = size_ / 64;
-    for (std::size_t w = 0; w < full; ++w) {
-      std::uint64_t word = 0;
-      for (unsigned j = 0; j < 64; ++j) word |= std::uint64_t{keep(w * 64 + j) ? 1u : 0u} << j;
-      words_[w] = word;
-    }
+    detail::parallel_chunks(full, detail::parallel_threshold / 64,
+                            [&](std::size_t wb, std::size_t we) {
+                              for (std::size_t w = wb; w < we; ++w) {
+                                std::uint64_t word = 0;
+                                for (unsigned j = 0; j < 64; ++j)
+                                  word |= std::uint64_t{keep(w * 64 + j) ? 1u : 0u} << j;
+                                words_[w] = word;
+                              }
+                            });
     if (full < words_.size()) {
       std::uint64_t word = 0;
       for (std::size_t i = full * 64; i < size_; ++i)
@@ -96,9 +102,13 @@ class ByteMask {
   void fill(bool kept) noexcept {
     for (auto& b : bytes_) b = kept ? 1 : 0;
   }
+  /// Sets entry `i` to `keep(i)`; `keep` must be pure (large masks are filled in parallel).
   template <class Pred>
   void assign(Pred&& keep) {
-    for (std::size_t i = 0; i < bytes_.size(); ++i) bytes_[i] = keep(i) ? 1 : 0;
+    detail::parallel_chunks(bytes_.size(), detail::parallel_threshold,
+                            [&](std::size_t b, std::size_t e) {
+                              for (std::size_t i = b; i < e; ++i) bytes_[i] = keep(i) ? 1 : 0;
+                            });
   }
   [[nodiscard]] std::size_t count() const noexcept {
     std::size_t c = 0;
@@ -192,27 +202,41 @@ template <mask_storage M = BitMask>
 
 namespace detail {
 
-/// Calls `f(i, keep)` for every index of a mask of `n` entries, in blocks the compiler vectorises:
-/// the BitMask word is loaded once per 64 elements and the bit test is branch-free.
+// Bit j of a 32-bit word, as a table: `(word & bit32[j]) != 0` vectorises with plain SSE2
+// (and, compare) where a per-lane variable shift would need AVX2.
+inline constexpr std::uint32_t bit32[32] = {
+    1u << 0,  1u << 1,  1u << 2,  1u << 3,  1u << 4,  1u << 5,  1u << 6,  1u << 7,
+    1u << 8,  1u << 9,  1u << 10, 1u << 11, 1u << 12, 1u << 13, 1u << 14, 1u << 15,
+    1u << 16, 1u << 17, 1u << 18, 1u << 19, 1u << 20, 1u << 21, 1u << 22, 1u << 23,
+    1u << 24, 1u << 25, 1u << 26, 1u << 27, 1u << 28, 1u << 29, 1u << 30, 1u << 31};
+
+/// Calls `f(i, keep)` for every index of the mask, in vectorisable blocks of 32 and in parallel
+/// chunks of whole words for large masks. `f` must only touch element `i` of its arrays.
 template <class F>
 inline void for_each_masked(const BitMask& m, F&& f) {
-  const auto words = m.words();
-  const std::size_t n = m.size();
-  for (std::size_t w = 0; w < words.size(); ++w) {
-    const std::uint64_t word = words[w];
-    const std::size_t base = w * 64;
-    const std::size_t len = n - base < 64 ? n - base : 64;
-    DSD_PRAGMA_SIMD
-    for (std::size_t j = 0; j < len; ++j) f(base + j, ((word >> j) & 1u) != 0);
-  }
+  const std::uint64_t* words = m.words().data();
+  const std::size_t n = m.size(), full = n / 64;
+  parallel_chunks(full, parallel_threshold / 64, [&](std::size_t wb, std::size_t we) {
+    for (std::size_t w = wb; w < we; ++w) {
+      const std::size_t base = w * 64;
+      const auto lo = static_cast<std::uint32_t>(words[w]);
+      const auto hi = static_cast<std::uint32_t>(words[w] >> 32);
+      DSD_PRAGMA_SIMD
+      for (std::size_t j = 0; j < 32; ++j) f(base + j, (lo & bit32[j]) != 0);
+      DSD_PRAGMA_SIMD
+      for (std::size_t j = 0; j < 32; ++j) f(base + 32 + j, (hi & bit32[j]) != 0);
+    }
+  });
+  for (std::size_t i = full * 64; i < n; ++i) f(i, ((words[full] >> (i & 63)) & 1u) != 0);
 }
 
 template <class F>
 inline void for_each_masked(const ByteMask& m, F&& f) {
   const std::uint8_t* b = m.bytes().data();
-  const std::size_t n = m.size();
-  DSD_PRAGMA_SIMD
-  for (std::size_t i = 0; i < n; ++i) f(i, b[i] != 0);
+  parallel_chunks(m.size(), parallel_threshold, [&](std::size_t begin, std::size_t end) {
+    DSD_PRAGMA_SIMD
+    for (std::size_t i = begin; i < end; ++i) f(i, b[i] != 0);
+  });
 }
 
 template <mask_storage M, class F>

@@ -2,7 +2,6 @@
 /// \file
 /// N:M structured pruning (e.g. 2:4, the pattern sparse tensor cores accelerate).
 
-#include <array>
 #include <cmath>
 #include <cstddef>
 #include <span>
@@ -34,32 +33,25 @@ struct NMCut {
     DSD_REQUIRE(prune == groups * (M - N), invalid_argument, "NMCut<", N, ",", M,
                 "> prunes exactly ", M - N, " of every ", M, " weights (sparsity ", sparsity,
                 "); layer \"", info.name, "\" was asked to prune ", prune, " of ", w.size());
-    S threshold = 0;
-    std::array<bool, M> keep{};
-    mask.assign([&](std::size_t i) {
-      const std::size_t j = i % M;
-      if (j == 0) threshold = keep_group(w.subspan(i, M), keep, threshold);
-      return keep[j];
-    });
+    mask.assign([&](std::size_t i) { return kept_in_group(w.subspan(i - i % M, M), i % M); });
+    S threshold = 0;  // the largest pruned magnitude
+    for (std::size_t i = 0; i < w.size(); ++i)
+      if (!mask.test(i) && std::abs(w[i]) > threshold) threshold = std::abs(w[i]);
     return threshold;
   }
 
  private:
-  // Rank each weight in its group: it is kept when at most N-1 group members beat it, where a
-  // member beats it with a larger magnitude, or an equal one at a higher index.
+  // Member `a` of a group is kept when fewer than N members beat it, where a member beats it with
+  // a larger magnitude, or an equal one at a higher index.
   template <class S>
-  static S keep_group(std::span<const S> g, std::array<bool, M>& keep, S threshold) {
-    for (std::size_t a = 0; a < M; ++a) {
-      std::size_t beaten_by = 0;
-      const S ma = std::abs(g[a]);
-      for (std::size_t b = 0; b < M; ++b) {
-        const S mb = std::abs(g[b]);
-        beaten_by += (mb > ma || (mb == ma && b > a)) ? 1 : 0;
-      }
-      keep[a] = beaten_by < N;
-      if (!keep[a] && ma > threshold) threshold = ma;
+  static bool kept_in_group(std::span<const S> g, std::size_t a) {
+    std::size_t beaten_by = 0;
+    const S ma = std::abs(g[a]);
+    for (std::size_t b = 0; b < M; ++b) {
+      const S mb = std::abs(g[b]);
+      beaten_by += (mb > ma || (mb == ma && b > a)) ? 1 : 0;
     }
-    return threshold;
+    return beaten_by < N;
   }
 };
 

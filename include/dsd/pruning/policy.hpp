@@ -55,14 +55,14 @@ auto prune_lowest(std::size_t n, std::size_t prune, M& mask, const Score& score)
   const std::size_t sizes[] = {n};
   const auto key_at = [&](std::size_t, std::size_t i) { return detail::ordered_key(score(i)); };
   const auto r = detail::radix_select<detail::key_type<S>>(sizes, key_at, prune - 1);
-  // Keys below r.key are pruned; of the keys equal to it, the first (prune - r.less) by index.
-  std::size_t ties_left = prune - r.less;
+  // Keys below r.key are pruned, and of the keys equal to it the first (prune - r.less) by
+  // index: find the index of the last of those, so the mask is a pure function of the index.
+  std::size_t ties = prune - r.less, last_tie = 0;
+  for (std::size_t i = 0; ties > 0; ++i)
+    if (key_at(0, i) == r.key) --ties, last_tie = i;
   mask.assign([&](std::size_t i) {
     const auto k = key_at(0, i);
-    if (k != r.key) return k > r.key;
-    if (ties_left == 0) return true;
-    --ties_left;
-    return false;
+    return k > r.key || (k == r.key && i > last_tie);
   });
   return detail::score_from_key<S>(r.key);
 }

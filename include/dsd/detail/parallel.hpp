@@ -1,0 +1,37 @@
+#pragma once
+// The one place dsd goes parallel: static OpenMP chunks of an index range when OpenMP is on and
+// the range is large enough to pay for it; a plain loop otherwise. Work is split by index only,
+// so every result is independent of the thread count.
+
+#include <cstddef>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace dsd::detail {
+
+/// Below this many items per call a loop stays on one thread.
+inline constexpr std::size_t parallel_threshold = std::size_t{1} << 15;
+
+/// Calls `f(begin, end)` on disjoint chunks covering [0, n), possibly concurrently.
+template <class F>
+void parallel_chunks(std::size_t n, std::size_t min_items, F&& f) {
+#if defined(_OPENMP)
+  const int threads = omp_get_max_threads();
+  if (threads > 1 && n >= min_items && !omp_in_parallel()) {
+#pragma omp parallel num_threads(threads)
+    {
+      const auto t = static_cast<std::size_t>(omp_get_thread_num());
+      const auto nt = static_cast<std::size_t>(omp_get_num_threads());
+      const std::size_t begin = n * t / nt, end = n * (t + 1) / nt;
+      if (begin < end) f(begin, end);
+    }
+    return;
+  }
+#endif
+  (void)min_items;
+  if (n > 0) f(std::size_t{0}, n);
+}
+
+}  // namespace dsd::detail
