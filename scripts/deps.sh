@@ -3,7 +3,7 @@
 # Needs root (or sudo) only when something is actually missing.
 
 dsd_packages=(cmake make g++ pkg-config libeigen3-dev libdnnl-dev doctest-dev zlib1g-dev
-              libcli11-dev nlohmann-json3-dev dataset-fashion-mnist)
+              libcli11-dev nlohmann-json3-dev libbenchmark-dev dataset-fashion-mnist)
 
 dsd_ensure_packages() {
   local missing=()

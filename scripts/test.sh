@@ -8,6 +8,6 @@ dsd_ensure_packages "${dsd_packages[@]}"
 build="${1:-build/test}"
 shift || true
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDSD_BUILD_TESTS=ON \
-      -DDSD_BUILD_EXAMPLES=ON -DDSD_WERROR=ON "$@"
+      -DDSD_BUILD_EXAMPLES=ON -DDSD_BUILD_BENCH=ON -DDSD_WERROR=ON "$@"
 cmake --build "$build" -j "$(dsd_jobs)"
 ctest --test-dir "$build" --output-on-failure -j "$(dsd_jobs)"

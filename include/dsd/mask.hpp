@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <type_traits>
 #include <vector>
 
 #include "dsd/config.hpp"
@@ -209,6 +210,14 @@ inline constexpr std::uint32_t bit32[32] = {
     1u << 8,  1u << 9,  1u << 10, 1u << 11, 1u << 12, 1u << 13, 1u << 14, 1u << 15,
     1u << 16, 1u << 17, 1u << 18, 1u << 19, 1u << 20, 1u << 21, 1u << 22, 1u << 23,
     1u << 24, 1u << 25, 1u << 26, 1u << 27, 1u << 28, 1u << 29, 1u << 30, 1u << 31};
+
+/// `x` where `keep`, else +0, as a bitwise AND: pure data flow, so the compiler cannot sink the
+/// computation of `x` into a branch (which blocks vectorisation of divisions and square roots).
+template <class S>
+DSD_HOST_DEVICE S select_kept(bool keep, S x) noexcept {
+  using U = std::conditional_t<sizeof(S) == 4, std::uint32_t, std::uint64_t>;
+  return std::bit_cast<S>(static_cast<U>(std::bit_cast<U>(x) & (U{0} - U{keep})));
+}
 
 /// Calls `f(i, keep)` for every index of the mask, in vectorisable blocks of 32 and in parallel
 /// chunks of whole words for large masks. `f` must only touch element `i` of its arrays.

@@ -80,7 +80,8 @@ class Masked {
   /// optimizer; dsd's optimizers fuse this into their update.
   void enforce() {
     const std::span<scalar_type> w = weights();
-    detail::for_each_masked(mask_, [&](std::size_t i, bool keep) { w[i] = keep ? w[i] : 0; });
+    detail::for_each_masked(
+        mask_, [&](std::size_t i, bool keep) { w[i] = detail::select_kept(keep, w[i]); });
     zero_state_where_pruned();
   }
 
@@ -117,7 +118,8 @@ class Masked {
       DSD_REQUIRE(buf->size() == mask_.size(), size_mismatch, "optimizer state of layer \"", name_,
                   "\" has ", buf->size(), " entries, expected ", mask_.size());
       scalar_type* s = buf->data();
-      detail::for_each_masked(mask_, [&](std::size_t i, bool keep) { s[i] = keep ? s[i] : 0; });
+      detail::for_each_masked(
+          mask_, [&](std::size_t i, bool keep) { s[i] = detail::select_kept(keep, s[i]); });
     }
   }
 

@@ -34,9 +34,9 @@ void adam_step(L& layer, const G& grad, double lr, double beta1, double beta2, d
     const S vi = b2 * v[i] + (S{1} - b2) * gi * gi;
     const S base = Decoupled ? w[i] * decay : w[i];
     const S wi = base - step * mi / (std::sqrt(vi) * inv_sqrt_c2 + e);
-    m[i] = keep ? mi : S{0};
-    v[i] = keep ? vi : S{0};
-    w[i] = keep ? wi : S{0};
+    m[i] = select_kept(keep, mi);
+    v[i] = select_kept(keep, vi);
+    w[i] = select_kept(keep, wi);
   });
 }
 }  // namespace detail

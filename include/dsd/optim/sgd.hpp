@@ -23,7 +23,7 @@ struct Sgd {
     const S a = static_cast<S>(lr), wd = static_cast<S>(weight_decay);
     detail::for_each_masked(layer.mask(), [=](std::size_t i, bool keep) {
       const S next = w[i] - a * (g[i] + wd * w[i]);
-      w[i] = keep ? next : S{0};
+      w[i] = detail::select_kept(keep, next);
     });
   }
 };
@@ -45,8 +45,8 @@ void momentum_step(L& layer, const G& grad, double lr, double momentum, double w
     const S gi = g[i] + wd * w[i];
     const S vi = mu * v[i] + gi;
     const S wi = w[i] - a * (Nesterov ? gi + mu * vi : vi);
-    v[i] = keep ? vi : S{0};
-    w[i] = keep ? wi : S{0};
+    v[i] = select_kept(keep, vi);
+    w[i] = select_kept(keep, wi);
   });
 }
 }  // namespace detail
