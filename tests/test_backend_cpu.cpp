@@ -18,7 +18,8 @@ TEST_CASE_TEMPLATE("a pruned layer's CSR form holds exactly its kept weights", S
   CHECK(a.row_ptr == pattern.row_ptr);
   for (std::size_t r = 0; r < 6; ++r)
     for (auto k = a.row_ptr[r]; k < a.row_ptr[r + 1]; ++k)
-      CHECK(a.values[static_cast<std::size_t>(k)] == w[r * 10 + static_cast<std::size_t>(a.col_idx[static_cast<std::size_t>(k)])]);
+      CHECK(a.values[static_cast<std::size_t>(k)] ==
+            w[r * 10 + static_cast<std::size_t>(a.col_idx[static_cast<std::size_t>(k)])]);
 }
 
 TEST_CASE_TEMPLATE("csr_matmul equals the dense product of the masked weights", S, float, double) {
@@ -34,9 +35,11 @@ TEST_CASE_TEMPLATE("csr_matmul equals the dense product of the masked weights", 
       dsd::cpu::csr_matmul(a, x.data(), batch, y.data());
       for (std::size_t r = 0; r < rows; ++r)
         for (std::size_t c = 0; c < cols; ++c)
-          for (std::size_t b = 0; b < batch; ++b) ref[r * batch + b] += w[r * cols + c] * x[c * batch + b];
+          for (std::size_t b = 0; b < batch; ++b)
+            ref[r * batch + b] += w[r * cols + c] * x[c * batch + b];
       for (std::size_t i = 0; i < y.size(); ++i)
-        REQUIRE(double(y[i]) == doctest::Approx(double(ref[i])).epsilon(std::is_same_v<S, float> ? 1e-4 : 1e-12));
+        REQUIRE(double(y[i]) ==
+                doctest::Approx(double(ref[i])).epsilon(std::is_same_v<S, float> ? 1e-4 : 1e-12));
     }
   }
 }

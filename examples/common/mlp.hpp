@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -64,9 +65,9 @@ class Mlp {
       b_[l].resize(sizes_[l + 1]);
       gb_[l].resize(b_[l].size());
     }
-    for (std::size_t l = 0; l < L; ++l) weights_.emplace_back(w_[l], "fc" + std::to_string(l + 1));
+    for (std::size_t l = 0; l < L; ++l) params_.emplace_back(w_[l], "fc" + std::to_string(l + 1));
     for (std::size_t l = 0; l < L; ++l)
-      biases_.emplace_back(b_[l], "fc" + std::to_string(l + 1) + ".bias");
+      params_.emplace_back(b_[l], "fc" + std::to_string(l + 1) + ".bias");
     train_ = build(batch_, true);
     eval_ = build(eval_batch_, false);
   }
@@ -75,18 +76,20 @@ class Mlp {
 
   /// Fresh weights for `seed`; masks and optimizer state are reset.
   void init(std::uint64_t seed) {
+    const std::size_t L = w_.size();
     std::mt19937_64 gen(seed);
     for (std::size_t l = 0; l < w_.size(); ++l) {
       glorot(w_[l], sizes_[l], sizes_[l + 1], gen);
       std::fill(b_[l].begin(), b_[l].end(), 0.0f);
-      weights_[l] = Param(w_[l], weights_[l].name());
-      biases_[l] = Param(b_[l], biases_[l].name());
+      params_[l] = Param(w_[l], params_[l].name());
+      params_[L + l] = Param(b_[l], params_[L + l].name());
     }
   }
 
-  /// Prunable parameters (the FC weight matrices) and the others (biases, never pruned).
-  std::vector<Param>& weights() { return weights_; }
-  std::vector<Param>& biases() { return biases_; }
+  /// Prunable parameters (the FC weight matrices), the others (biases, never pruned), and all.
+  std::span<Param> weights() { return std::span<Param>(params_).first(w_.size()); }
+  std::span<Param> biases() { return std::span<Param>(params_).last(b_.size()); }
+  std::span<Param> all() { return params_; }
   const std::vector<float>& weight_grad(std::size_t l) const { return gw_[l]; }
   const std::vector<float>& bias_grad(std::size_t l) const { return gb_[l]; }
   std::size_t batch() const { return batch_; }
@@ -223,7 +226,7 @@ class Mlp {
   std::size_t batch_, eval_batch_;
   std::vector<std::size_t> sizes_;
   std::vector<std::vector<float>> w_, b_, gw_, gb_;
-  std::vector<Param> weights_, biases_;
+  std::vector<Param> params_;  // weights of every layer, then biases
   Pass train_, eval_;
 };
 

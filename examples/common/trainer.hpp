@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -15,10 +16,12 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
 #include <dsd/dsd.hpp>
+#include <dsd/io/checkpoint.hpp>
 
 #if defined(_OPENMP)
 #include <omp.h>
@@ -47,6 +50,9 @@ struct Options {
   std::size_t train_limit = 0;
   bool compare = false;
   bool quiet = false;
+  std::string checkpoint;
+  std::string resume;
+  std::size_t stop_after_batches = 0;
 };
 
 inline void add_options(CLI::App& app, Options& o) {
@@ -82,7 +88,23 @@ inline void add_options(CLI::App& app, Options& o) {
                  "train on only the first N training examples (quick runs)");
   app.add_flag("--compare", o.compare, "run the dense baseline and the chosen mode, print both");
   app.add_flag("--quiet", o.quiet, "no per-epoch progress lines");
+  app.add_option(
+      "--checkpoint", o.checkpoint,
+      "write a resumable checkpoint (safetensors) after every epoch and on SIGINT/SIGTERM");
+  app.add_option("--resume", o.resume,
+                 "continue the run saved in this checkpoint (same flags as the original run)");
+  app.add_option("--stop-after-batches", o.stop_after_batches,
+                 "act as if interrupted after this many batches (tests resume mid-epoch)");
 }
+
+/// Set by SIGINT/SIGTERM; training finishes the current step, checkpoints and stops.
+inline volatile std::sig_atomic_t g_signal = 0;
+inline void on_signal(int sig) { g_signal = sig; }
+
+/// Thrown once a checkpoint was written after an interruption.
+struct Interrupted {
+  int signal;
+};
 
 /// Data split into train / validation (held out of the training files) / test.
 struct Data {
@@ -149,9 +171,46 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
   std::vector<float> xb(model.batch() * fashion::Split::pixels);
   std::vector<std::uint8_t> yb(model.batch());
   RunResult result{mode, {}, {}, 0.0};
-  auto& weights = model.weights();
-  auto& biases = model.biases();
+  auto weights = model.weights();
+  auto biases = model.biases();
   auto epoch_start = std::chrono::steady_clock::now();
+  std::size_t batches_run = 0;
+
+  // A checkpoint holds the layers plus where to continue: the schedule position, the batch
+  // within that epoch, and the shuffling RNG as it was before that epoch's shuffle.
+  const auto save = [&](dsd::Position at, std::size_t batch,
+                        const std::string& rng_before_shuffle) {
+    dsd::io::save_checkpoint(o.checkpoint, model.all(),
+                             {{"mode", mode},
+                              {"seed", std::to_string(o.seed)},
+                              {"phase_index", std::to_string(at.phase_index)},
+                              {"epoch", std::to_string(at.epoch)},
+                              {"batch", std::to_string(batch)},
+                              {"rng", rng_before_shuffle},
+                              {"optimizer", o.optimizer}});
+  };
+  dsd::Position start{};
+  std::size_t resume_batch = 0;
+  if (!o.resume.empty()) {
+    const auto meta = dsd::io::load_checkpoint(o.resume, model.all());
+    const auto get = [&](const std::string& k) {
+      const auto it = meta.find(k);
+      DSD_REQUIRE(it != meta.end(), io, "\"", o.resume, "\" has no \"", k,
+                  "\" entry; not written by this example");
+      return it->second;
+    };
+    DSD_REQUIRE(get("mode") == mode && get("seed") == std::to_string(o.seed) &&
+                    get("optimizer") == o.optimizer,
+                invalid_argument, "\"", o.resume, "\" was written by a run with --mode ",
+                get("mode"), " --seed ", get("seed"), " --optimizer ", get("optimizer"),
+                "; resume with the same flags");
+    start = {std::stoi(get("phase_index")), std::stoi(get("epoch"))};
+    resume_batch = std::stoull(get("batch"));
+    std::istringstream(get("rng")) >> shuffle_gen;
+    std::cout << "resuming " << mode << " at phase " << start.phase_index << ", epoch "
+              << start.epoch << ", batch " << resume_batch << " from " << o.resume << "\n";
+  }
+  std::string rng_at_epoch_start;
 
   dsd::Callbacks cb;
   cb.before_epoch = [&](const dsd::EpochContext&) {
@@ -159,12 +218,16 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
   };
   cb.train_epoch = [&](const dsd::EpochContext& ctx) {
     std::visit([&](auto& op) { op.lr = ctx.lr; }, opt);
+    std::ostringstream rng;
+    rng << shuffle_gen;
+    rng_at_epoch_start = rng.str();
     std::iota(order.begin(), order.end(), std::size_t{0});
     for (std::size_t i = order.size(); i > 1; --i)
       std::swap(order[i - 1], order[shuffle_gen() % i]);
     double loss = 0;
     const std::size_t batches = data.train.count / model.batch();
-    for (std::size_t b = 0; b < batches; ++b) {
+    const std::size_t first = std::exchange(resume_batch, 0);
+    for (std::size_t b = first; b < batches; ++b) {
       for (std::size_t j = 0; j < model.batch(); ++j) {
         const std::size_t src = order[b * model.batch() + j];
         std::copy_n(data.train.images.data() + src * fashion::Split::pixels, fashion::Split::pixels,
@@ -179,8 +242,15 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
             for (std::size_t l = 0; l < biases.size(); ++l) op.step(biases[l], model.bias_grad(l));
           },
           opt);
+      ++batches_run;
+      const bool stop =
+          g_signal != 0 || (o.stop_after_batches > 0 && batches_run == o.stop_after_batches);
+      if (stop && b + 1 < batches) {  // at an epoch's end the after_epoch checkpoint handles it
+        if (!o.checkpoint.empty()) save({ctx.phase_index, ctx.epoch}, b + 1, rng_at_epoch_start);
+        throw Interrupted{g_signal};
+      }
     }
-    return loss / static_cast<double>(batches);
+    return loss / static_cast<double>(batches - first);
   };
   cb.evaluate = [&] { return model.accuracy(data.validation); };
   cb.after_epoch = [&](const dsd::EpochContext& ctx, double loss, double val) {
@@ -191,14 +261,19 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
     result.rows.push_back({std::string(dsd::to_string(ctx.phase)), ctx.round, ctx.global_epoch + 1,
                            ctx.lr, loss, val, model.accuracy(data.test),
                            1.0 - double(kept) / double(n), secs});
+    std::ostringstream rng;
+    rng << shuffle_gen;
+    if (!o.checkpoint.empty()) save(dsd::Position::after(ctx), 0, rng.str());
+    if (g_signal != 0 || (o.stop_after_batches > 0 && batches_run >= o.stop_after_batches))
+      throw Interrupted{g_signal};
   };
   if (!o.quiet) cb.progress = &std::cout;
 
   const dsd::Schedule schedule = schedule_for(o, mode);
   const auto run_with = [&](const auto& thresholds) {
     if (mode == "random-cut")
-      return dsd::run(weights, schedule, thresholds, cb, dsd::RandomCut{.seed = o.seed});
-    return dsd::run(weights, schedule, thresholds, cb, dsd::KeepmaxCut{});
+      return dsd::run(weights, schedule, thresholds, cb, dsd::RandomCut{.seed = o.seed}, start);
+    return dsd::run(weights, schedule, thresholds, cb, dsd::KeepmaxCut{}, start);
   };
   if (o.sensitivity_drop && mode != "dense") {
     result.report = run_with(dsd::SensitivitySparsity{
@@ -248,6 +323,10 @@ int main_with(int argc, char** argv, const char* description, MakeModel make_mod
 #if defined(_OPENMP)
     if (o.threads > 0) omp_set_num_threads(o.threads);
 #endif
+    DSD_REQUIRE(o.resume.empty() || !o.compare, invalid_argument,
+                "--resume continues one run; drop --compare");
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
     const Data data = load_data(o);
     std::cout << "train " << data.train.count << ", validation " << data.validation.count
               << ", test " << data.test.count << " images from " << o.data << "\n";
@@ -277,6 +356,12 @@ int main_with(int argc, char** argv, const char* description, MakeModel make_mod
     }
     if (!o.csv.empty()) write_csv(o.csv, runs);
     std::cout << dsd::detail::format("final test accuracy: %.4f\n", runs.back().test_accuracy);
+  } catch (const Interrupted& i) {
+    std::cout << "interrupted"
+              << (o.checkpoint.empty() ? " (no --checkpoint given)"
+                                       : "; checkpoint written to " + o.checkpoint)
+              << "\n";
+    return i.signal != 0 ? 128 + i.signal : 3;
   } catch (const std::exception& e) {
     std::cerr << e.what() << "\n";
     return 1;

@@ -20,6 +20,16 @@
 
 namespace dsd {
 
+namespace detail {
+// Bit j of a 32-bit word, as a table: `(word & bit32[j]) != 0` vectorises with plain SSE2
+// (and, compare) where a per-lane variable shift would need AVX2.
+inline constexpr std::uint32_t bit32[32] = {
+    1u << 0,  1u << 1,  1u << 2,  1u << 3,  1u << 4,  1u << 5,  1u << 6,  1u << 7,
+    1u << 8,  1u << 9,  1u << 10, 1u << 11, 1u << 12, 1u << 13, 1u << 14, 1u << 15,
+    1u << 16, 1u << 17, 1u << 18, 1u << 19, 1u << 20, 1u << 21, 1u << 22, 1u << 23,
+    1u << 24, 1u << 25, 1u << 26, 1u << 27, 1u << 28, 1u << 29, 1u << 30, 1u << 31};
+}  // namespace detail
+
 /// One bit per weight in 64-bit words; bit `i % 64` of word `i / 64` is weight `i`.
 /// Bits past `size()` in the last word are always zero.
 class BitMask {
@@ -51,10 +61,13 @@ class BitMask {
     detail::parallel_chunks(full, detail::parallel_threshold / 64,
                             [&](std::size_t wb, std::size_t we) {
                               for (std::size_t w = wb; w < we; ++w) {
-                                std::uint64_t word = 0;
-                                for (unsigned j = 0; j < 64; ++j)
-                                  word |= std::uint64_t{keep(w * 64 + j) ? 1u : 0u} << j;
-                                words_[w] = word;
+                                // OR-reductions over a bit table vectorise.
+                                std::uint32_t lo = 0, hi = 0;
+                                for (std::size_t j = 0; j < 32; ++j)
+                                  lo |= keep(w * 64 + j) ? detail::bit32[j] : 0u;
+                                for (std::size_t j = 0; j < 32; ++j)
+                                  hi |= keep(w * 64 + 32 + j) ? detail::bit32[j] : 0u;
+                                words_[w] = std::uint64_t{hi} << 32 | lo;
                               }
                             });
     if (full < words_.size()) {
@@ -202,14 +215,6 @@ template <mask_storage M = BitMask>
 }
 
 namespace detail {
-
-// Bit j of a 32-bit word, as a table: `(word & bit32[j]) != 0` vectorises with plain SSE2
-// (and, compare) where a per-lane variable shift would need AVX2.
-inline constexpr std::uint32_t bit32[32] = {
-    1u << 0,  1u << 1,  1u << 2,  1u << 3,  1u << 4,  1u << 5,  1u << 6,  1u << 7,
-    1u << 8,  1u << 9,  1u << 10, 1u << 11, 1u << 12, 1u << 13, 1u << 14, 1u << 15,
-    1u << 16, 1u << 17, 1u << 18, 1u << 19, 1u << 20, 1u << 21, 1u << 22, 1u << 23,
-    1u << 24, 1u << 25, 1u << 26, 1u << 27, 1u << 28, 1u << 29, 1u << 30, 1u << 31};
 
 /// `x` where `keep`, else +0, as a bitwise AND: pure data flow, so the compiler cannot sink the
 /// computation of `x` into a branch (which blocks vectorisation of divisions and square roots).

@@ -2,6 +2,7 @@
 /// \file
 /// Keepmax-Cut: the paper's magnitude pruning.
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <span>
@@ -18,7 +19,15 @@ struct KeepmaxCut {
 
   template <floating_scalar S, mask_storage M>
   S build_mask(std::span<const S> w, std::size_t prune, M& mask, const PruneInfo& = {}) const {
-    return prune_lowest(w.size(), prune, mask, [w](std::size_t i) { return std::abs(w[i]); });
+    if (prune == 0) {
+      mask.fill(true);
+      return S{0};
+    }
+    // Magnitude keys (the bits of |w|) order like |w| and cost one AND.
+    const auto key = detail::prune_lowest_keys<detail::key_type<S>>(
+        w.size(), std::min(prune, w.size()), mask,
+        [w](std::size_t i) { return detail::magnitude_key(w[i]); });
+    return detail::magnitude_from_key<S>(key);
   }
 };
 

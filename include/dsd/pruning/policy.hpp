@@ -39,6 +39,29 @@ concept pruning_policy = floating_scalar<S> && mask_storage<M> &&
   p.build_mask(w, k, m, info);
 };
 
+namespace detail {
+/// Prunes the `prune` entries with the lowest unsigned `key_at(i)` (ties: lower index first) and
+/// returns the largest pruned key. The mask is a pure, branch-free function of the index, so it is
+/// built in parallel and vectorised.
+template <class K, mask_storage M, class KeyAt>
+K prune_lowest_keys(std::size_t n, std::size_t prune, M& mask, const KeyAt& key_at) {
+  const std::size_t sizes[] = {n};
+  const auto r = radix_select<K>(
+      sizes, [&](std::size_t, std::size_t i) { return key_at(i); }, prune - 1);
+  // Keys below r.key are pruned, and of the keys equal to it the first (prune - r.less) by
+  // index: find the index of the last of those.
+  std::size_t ties = prune - r.less, last_tie = 0;
+  for (std::size_t i = 0; ties > 0; ++i)
+    if (key_at(i) == r.key) --ties, last_tie = i;
+  const K t = r.key;
+  mask.assign([&](std::size_t i) {
+    const K k = key_at(i);
+    return (k > t) | ((k == t) & (i > last_tie));
+  });
+  return t;
+}
+}  // namespace detail
+
 /// Marks in `mask` (of `n` entries) the `prune` entries with the lowest `score(i)` as pruned and
 /// all others as kept. Ties are broken by index: among equal scores the lower index is pruned
 /// first. `score` returns float or double; the selection is an O(n) radix select. Returns the
@@ -52,19 +75,9 @@ auto prune_lowest(std::size_t n, std::size_t prune, M& mask, const Score& score)
     return S{0};
   }
   if (prune > n) prune = n;
-  const std::size_t sizes[] = {n};
-  const auto key_at = [&](std::size_t, std::size_t i) { return detail::ordered_key(score(i)); };
-  const auto r = detail::radix_select<detail::key_type<S>>(sizes, key_at, prune - 1);
-  // Keys below r.key are pruned, and of the keys equal to it the first (prune - r.less) by
-  // index: find the index of the last of those, so the mask is a pure function of the index.
-  std::size_t ties = prune - r.less, last_tie = 0;
-  for (std::size_t i = 0; ties > 0; ++i)
-    if (key_at(0, i) == r.key) --ties, last_tie = i;
-  mask.assign([&](std::size_t i) {
-    const auto k = key_at(0, i);
-    return k > r.key || (k == r.key && i > last_tie);
-  });
-  return detail::score_from_key<S>(r.key);
+  const auto key = detail::prune_lowest_keys<detail::key_type<S>>(
+      n, prune, mask, [&](std::size_t i) { return detail::ordered_key(score(i)); });
+  return detail::score_from_key<S>(key);
 }
 
 }  // namespace dsd

@@ -2,6 +2,7 @@
 /// \file
 /// The generic D -> S -> D loop around the user's own `train_epoch` and `evaluate`.
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <ostream>
@@ -24,6 +25,22 @@ struct EpochContext {
   int epoch = 0;         ///< 0-based within the phase
   int global_epoch = 0;  ///< 0-based over the whole run
   double lr = 0.0;       ///< learning rate for this epoch: use it in your optimizer
+  int phase_index = 0;   ///< index into `Schedule::plan()`
+  int phase_epochs = 0;  ///< epochs of this phase
+};
+
+/// A point of the schedule: before epoch `epoch` of phase `phase_index` of `Schedule::plan()`.
+/// A checkpoint records the position to continue from; `run` resumes there.
+struct Position {
+  int phase_index = 0;
+  int epoch = 0;
+
+  /// The position right after the epoch described by `ctx`.
+  [[nodiscard]] static Position after(const EpochContext& ctx) noexcept {
+    return ctx.epoch + 1 < ctx.phase_epochs ? Position{ctx.phase_index, ctx.epoch + 1}
+                                            : Position{ctx.phase_index + 1, 0};
+  }
+  friend bool operator==(Position, Position) = default;
 };
 
 /// The user's side of the loop. `train_epoch` and `evaluate` are required; hooks are optional.
@@ -43,28 +60,48 @@ struct Callbacks {
 };
 
 /// Runs `schedule` over `layers`: `thresholds` decides how many weights each layer loses when
-/// pruning, `policy` which ones. Returns the per-phase report.
+/// pruning, `policy` which ones. Returns the per-phase report. With `start`, the run resumes at
+/// that position, assuming the layers (masks included) were restored from a checkpoint taken
+/// there: earlier phases are skipped, and a phase entered mid-way does not prune or re-dense again.
 template <class Policy = KeepmaxCut, layer_collection C, class Thresholds>
 requires threshold_policy<Thresholds, C> Report run(C&& layers, const Schedule& schedule,
                                                     const Thresholds& thresholds,
                                                     const Callbacks& callbacks,
-                                                    const Policy& policy = {}) {
+                                                    const Policy& policy = {},
+                                                    Position start = {}) {
   DSD_REQUIRE(callbacks.train_epoch, invalid_argument, "run: Callbacks::train_epoch is not set");
   DSD_REQUIRE(callbacks.evaluate, invalid_argument, "run: Callbacks::evaluate is not set");
   using clock = std::chrono::steady_clock;
   Report report;
+  const std::vector<PhasePlan> phases = schedule.plan();
+  DSD_REQUIRE(
+      start.phase_index >= 0 && start.phase_index <= static_cast<int>(phases.size()) &&
+          start.epoch >= 0 &&
+          (start.phase_index == static_cast<int>(phases.size())
+               ? start.epoch == 0
+               : start.epoch <
+                     std::max(1, phases[static_cast<std::size_t>(start.phase_index)].epochs)),
+      invalid_argument, "resume position (phase ", start.phase_index, ", epoch ", start.epoch,
+      ") is not in this schedule of ", phases.size(), " phases");
   int global_epoch = 0;
-  for (const PhasePlan& plan : schedule.plan()) {
-    if (plan.prune_before) prune(layers, thresholds, policy);
-    if (plan.redense_before) redense(layers);
+  for (int index = 0; index < static_cast<int>(phases.size()); ++index) {
+    const PhasePlan& plan = phases[static_cast<std::size_t>(index)];
+    if (index < start.phase_index) {
+      global_epoch += plan.epochs;
+      continue;
+    }
+    const int first = index == start.phase_index ? start.epoch : 0;
+    if (first == 0 && plan.prune_before) prune(layers, thresholds, policy);
+    if (first == 0 && plan.redense_before) redense(layers);
     if (plan.epochs == 0) continue;
-    EpochContext ctx{plan.phase, plan.round, 0, global_epoch, plan.lr};
-    const auto start = clock::now();
+    global_epoch += first;
+    EpochContext ctx{plan.phase, plan.round, first, global_epoch, plan.lr, index, plan.epochs};
+    const auto began = clock::now();
     if (callbacks.before_phase) callbacks.before_phase(ctx);
     PhaseReport phase{plan.phase,           plan.round, plan.epochs, plan.lr,
                       callbacks.evaluate(), 0.0,        0.0,         layer_stats(layers)};
     phase.accuracy_end = phase.accuracy_start;
-    for (int e = 0; e < plan.epochs; ++e, ++global_epoch) {
+    for (int e = first; e < plan.epochs; ++e, ++global_epoch) {
       ctx.epoch = e;
       ctx.global_epoch = global_epoch;
       if (callbacks.before_epoch) callbacks.before_epoch(ctx);
@@ -80,7 +117,7 @@ requires threshold_policy<Thresholds, C> Report run(C&& layers, const Schedule& 
                                    loss, phase.accuracy_end)
                             << std::flush;
     }
-    phase.seconds = std::chrono::duration<double>(clock::now() - start).count();
+    phase.seconds = std::chrono::duration<double>(clock::now() - began).count();
     if (callbacks.after_phase) callbacks.after_phase(ctx, phase);
     report.phases.push_back(std::move(phase));
   }

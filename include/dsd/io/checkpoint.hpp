@@ -1,0 +1,134 @@
+#pragma once
+/// \file
+/// Checkpoints of a DSD run as safetensors files: each layer's weights, mask (bit-packed U8),
+/// optimizer state, step count and threshold, plus caller metadata (schedule position, seeds, RNG
+/// state). Written atomically; loaded strictly, all-or-nothing.
+
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "dsd/error.hpp"
+#include "dsd/io/safetensors.hpp"
+#include "dsd/layers.hpp"
+
+namespace dsd::io {
+
+/// Version of the checkpoint layout this build writes and reads.
+inline constexpr int checkpoint_version = 1;
+
+namespace detail {
+inline std::string key(const std::string& layer, const char* what) {
+  return "dsd.layer." + layer + "." + what;
+}
+
+template <mask_storage M>
+std::vector<std::uint8_t> pack_mask(const M& m) {
+  std::vector<std::uint8_t> bytes((m.size() + 7) / 8, 0);
+  m.for_each_kept([&](std::size_t i) { bytes[i / 8] |= static_cast<std::uint8_t>(1u << (i % 8)); });
+  return bytes;
+}
+}  // namespace detail
+
+/// Writes every layer of `layers` and `metadata` to `path` atomically. Layer names must be
+/// unique and non-empty; metadata keys starting with "dsd." are reserved.
+template <layer_collection C>
+void save_checkpoint(const std::filesystem::path& path, C&& layers,
+                     const std::map<std::string, std::string>& metadata = {}) {
+  Writer w;
+  std::vector<std::vector<std::uint8_t>> masks;  // kept alive until write()
+  masks.reserve(layer_count(layers));
+  std::set<std::string> names;
+  for (const auto& [k, v] : metadata) {
+    DSD_REQUIRE(k.rfind("dsd.", 0) != 0, invalid_argument, "metadata key \"", k,
+                "\" uses the reserved prefix \"dsd.\"");
+    w.metadata(k, v);
+  }
+  w.metadata("dsd.format", "dsd-checkpoint");
+  w.metadata("dsd.version", std::to_string(checkpoint_version));
+  for_each_layer(layers, [&](auto& l, std::size_t) {
+    using S = typename std::remove_cvref_t<decltype(l)>::scalar_type;
+    DSD_REQUIRE(!l.name().empty(), invalid_argument, "cannot checkpoint a layer without a name");
+    DSD_REQUIRE(names.insert(l.name()).second, invalid_argument, "two layers are named \"",
+                l.name(), "\"");
+    const Shape s = l.shape();
+    w.add<S>(l.name(), {s.outer, s.inner}, l.weights());
+    masks.push_back(detail::pack_mask(l.mask()));
+    w.add<std::uint8_t>(l.name() + ".__mask__", {masks.back().size()}, masks.back());
+    if (!l.state().first.empty()) w.add<S>(l.name() + ".__state1__", {l.size()}, l.state().first);
+    if (!l.state().second.empty()) w.add<S>(l.name() + ".__state2__", {l.size()}, l.state().second);
+    char threshold[32];
+    std::snprintf(threshold, sizeof threshold, "%a", l.threshold());  // hex float: exact round trip
+    w.metadata(detail::key(l.name(), "threshold"), threshold);
+    w.metadata(detail::key(l.name(), "step"), std::to_string(l.state().step));
+  });
+  w.write(path);
+}
+
+/// Restores every layer of `layers` from `path` and returns the caller metadata. Everything is
+/// validated before any layer changes: a missing tensor, a dtype or shape that does not match the
+/// layer, a malformed mask, or an unknown format version throws `dsd::error` and leaves the layers
+/// as they were.
+template <layer_collection C>
+std::map<std::string, std::string> load_checkpoint(const std::filesystem::path& path, C&& layers) {
+  const File f(path);
+  const auto fmt = f.metadata().find("dsd.format");
+  DSD_REQUIRE(fmt != f.metadata().end() && fmt->second == "dsd-checkpoint", io, "\"", f.path(),
+              "\" is a safetensors file but not a dsd checkpoint");
+  DSD_REQUIRE(f.meta("dsd.version") == std::to_string(checkpoint_version), io, "\"", f.path(),
+              "\" has checkpoint format version \"", f.meta("dsd.version"),
+              "\"; this build reads version ", checkpoint_version);
+  std::vector<std::function<void()>> commit;  // applied only once everything validated
+  for_each_layer(layers, [&](auto& l, std::size_t) {
+    using L = std::remove_cvref_t<decltype(l)>;
+    using S = typename L::scalar_type;
+    const std::string& name = l.name();
+    const TensorInfo& t = f.info(name);
+    const Shape s = l.shape();
+    const std::vector<std::size_t> want{s.outer, s.inner};
+    DSD_REQUIRE(t.shape == want, io, "\"", f.path(), "\": tensor \"", name, "\" has shape [",
+                t.shape.size() > 0 ? t.shape[0] : 0, ", ", t.shape.size() > 1 ? t.shape[1] : 0,
+                "] but layer \"", name, "\" is [", s.outer, ", ", s.inner, "]");
+    auto weights = f.read<S>(name);
+    const auto packed = f.read<std::uint8_t>(name + ".__mask__");
+    DSD_REQUIRE(packed.size() == (l.size() + 7) / 8, io, "\"", f.path(), "\": mask of \"", name,
+                "\" has ", packed.size(), " bytes, expected ", (l.size() + 7) / 8);
+    if (l.size() % 8 != 0)
+      DSD_REQUIRE((packed.back() >> (l.size() % 8)) == 0, io, "\"", f.path(), "\": mask of \"",
+                  name, "\" has bits set past its ", l.size(), " entries");
+    typename L::mask_type mask(l.size(), false);
+    mask.assign([&](std::size_t i) { return ((packed[i / 8] >> (i % 8)) & 1u) != 0; });
+    OptimizerState<S> state;
+    for (auto [suffix, buf] :
+         {std::pair{".__state1__", &state.first}, std::pair{".__state2__", &state.second}}) {
+      if (!f.tensors().count(name + suffix)) continue;
+      *buf = f.read<S>(name + suffix);
+      DSD_REQUIRE(buf->size() == l.size(), io, "\"", f.path(), "\": optimizer state \"", name,
+                  suffix, "\" has ", buf->size(), " entries, expected ", l.size());
+    }
+    try {
+      state.step = std::stoll(f.meta(detail::key(name, "step")));
+    } catch (const std::logic_error&) {
+      DSD_THROW(io, "\"", f.path(), "\": step of layer \"", name, "\" is not an integer");
+    }
+    const double threshold = std::strtod(f.meta(detail::key(name, "threshold")).c_str(), nullptr);
+    commit.push_back([&l, w = std::move(weights), m = std::move(mask), st = std::move(state),
+                      threshold]() mutable {
+      std::copy(w.begin(), w.end(), l.weights().begin());
+      l.set_mask(std::move(m), threshold);
+      l.state() = std::move(st);
+    });
+  });
+  for (auto& c : commit) c();
+  std::map<std::string, std::string> user;
+  for (const auto& [k, v] : f.metadata())
+    if (k.rfind("dsd.", 0) != 0) user[k] = v;
+  return user;
+}
+
+}  // namespace dsd::io

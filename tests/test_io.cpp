@@ -1,0 +1,229 @@
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <dsd/dsd.hpp>
+#include <dsd/io/checkpoint.hpp>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "test_util.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+struct TempDir {
+  fs::path path;
+  TempDir() : path(fs::temp_directory_path() / ("dsd_test_io_" + std::to_string(::getpid()))) {
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+void spit(const fs::path& p, const std::string& bytes) {
+  std::ofstream(p, std::ios::binary) << bytes;
+}
+// A safetensors file from a header object and a data section, for malformed-input tests.
+std::string make_file(const nlohmann::json& header, const std::string& data,
+                      std::int64_t len_override = -1) {
+  const std::string h = header.dump();
+  std::uint64_t len = len_override >= 0 ? static_cast<std::uint64_t>(len_override) : h.size();
+  std::string out(8, '\0');
+  std::memcpy(out.data(), &len, 8);
+  return out + h + data;
+}
+std::string error_of(const fs::path& p) {
+  try {
+    dsd::io::File f(p);
+  } catch (const dsd::error& e) {
+    CHECK(e.code() == dsd::errc::io);
+    return e.what();
+  }
+  return "no error";
+}
+}  // namespace
+
+TEST_CASE("safetensors round trip, readable as plain JSON + little-endian data") {
+  TempDir dir;
+  const std::vector<float> a = {1.5f, -2.0f, 3.25f, 0.0f, 5.0f, 6.0f};
+  const std::vector<std::uint8_t> b = {7, 8, 9};
+  dsd::io::Writer w;
+  w.add<float>("a", {2, 3}, a);
+  w.add<std::uint8_t>("b", {3}, b);
+  w.metadata("note", "hello");
+  w.write(dir.path / "x.safetensors");
+  const std::string bytes = slurp(dir.path / "x.safetensors");
+  std::uint64_t len = 0;
+  std::memcpy(&len, bytes.data(), 8);
+  CHECK(len % 8 == 0);
+  const auto header = nlohmann::json::parse(bytes.substr(8, len));
+  CHECK(header["a"]["dtype"] == "F32");
+  CHECK(header["a"]["shape"] == nlohmann::json::array({2, 3}));
+  CHECK(header["a"]["data_offsets"] == nlohmann::json::array({0, 24}));
+  CHECK(header["__metadata__"]["note"] == "hello");
+  CHECK(bytes.size() == 8 + len + 27);
+
+  const dsd::io::File f(dir.path / "x.safetensors");
+  CHECK(f.read<float>("a") == a);
+  CHECK(f.read<std::uint8_t>("b") == b);
+  CHECK(f.meta("note") == "hello");
+  CHECK_THROWS_WITH_AS((void)f.read<double>("a"),
+                       doctest::Contains("tensor \"a\" is F32, expected F64"), dsd::error);
+  CHECK_THROWS_WITH_AS((void)f.info("c"), doctest::Contains("has no tensor \"c\""), dsd::error);
+  CHECK(fs::directory_iterator(dir.path) != fs::directory_iterator());
+  for (const auto& e : fs::directory_iterator(dir.path))
+    CHECK(e.path().extension() != ".tmp");  // no temporaries left
+}
+
+TEST_CASE("a failed write leaves the previous file and no temporary behind") {
+  TempDir dir;
+  const fs::path target = dir.path / "ckpt";
+  fs::create_directories(target);  // a directory where the file should go: rename must fail
+  const std::vector<float> a = {1, 2};
+  dsd::io::Writer w;
+  w.add<float>("a", {2}, a);
+  CHECK_THROWS_AS(w.write(target), std::exception);
+  CHECK(fs::is_directory(target));
+  CHECK_FALSE(fs::exists(dir.path / "ckpt.tmp"));
+  CHECK_THROWS_WITH_AS(w.write(dir.path / "missing" / "x"), doctest::Contains("cannot create"),
+                       dsd::error);
+}
+
+TEST_CASE("malformed safetensors files each get their own clear error") {
+  TempDir dir;
+  const fs::path p = dir.path / "bad.safetensors";
+  const nlohmann::json ok = {{"a", {{"dtype", "F32"}, {"shape", {2}}, {"data_offsets", {0, 8}}}}};
+  const std::string data(8, '\0');
+  spit(p, make_file(ok, data));
+  CHECK(error_of(p) == "no error");
+
+  spit(p, std::string("\x05\x00\x00", 3));
+  CHECK(error_of(p).find("too short for the 8-byte header length") != std::string::npos);
+  spit(p, make_file(ok, data, 1000));
+  CHECK(error_of(p).find("header length 1000 runs past the end of the file") != std::string::npos);
+  spit(p, make_file(ok, data, std::int64_t{1} << 40));
+  CHECK(error_of(p).find("exceeds the 100000000 byte limit") != std::string::npos);
+  spit(p, make_file(ok, data).replace(9, 1, "!"));
+  CHECK(error_of(p).find("header is not valid JSON") != std::string::npos);
+  spit(p, make_file(nlohmann::json::array(), data));
+  CHECK(error_of(p).find("header is not a JSON object") != std::string::npos);
+  spit(p, make_file(ok, data.substr(0, 6)));
+  CHECK(error_of(p).find("data_offsets [0, 8] outside the 6-byte data section") !=
+        std::string::npos);
+  spit(p, make_file(ok, data + "xx"));
+  CHECK(error_of(p).find("tensors cover 8 bytes but the data section has 10") != std::string::npos);
+
+  nlohmann::json h = ok;
+  h["a"]["dtype"] = "F128";
+  spit(p, make_file(h, data));
+  CHECK(error_of(p).find("unknown dtype \"F128\"") != std::string::npos);
+  h = ok;
+  h["a"]["shape"] = {3};
+  spit(p, make_file(h, data));
+  CHECK(error_of(p).find("spans 8 bytes but its F32 shape needs 12") != std::string::npos);
+  h = ok;
+  h["a"]["shape"] = {-2};
+  spit(p, make_file(h, data));
+  CHECK(error_of(p).find("not a non-negative integer") != std::string::npos);
+  h = ok;
+  h["b"] = {{"dtype", "F32"}, {"shape", {1}}, {"data_offsets", {4, 8}}};  // overlaps "a"
+  spit(p, make_file(h, data));
+  CHECK(error_of(p).find("overlap or hole") != std::string::npos);
+  h = ok;
+  h["a"].erase("data_offsets");
+  spit(p, make_file(h, data));
+  CHECK(error_of(p).find("needs dtype, shape and data_offsets") != std::string::npos);
+  h = ok;
+  h["__metadata__"] = {{"k", 3}};
+  spit(p, make_file(h, data));
+  CHECK(error_of(p).find("metadata \"k\" is not a string") != std::string::npos);
+  CHECK(error_of(dir.path / "none").find("cannot open") != std::string::npos);
+}
+
+TEST_CASE_TEMPLATE("checkpoints restore weights, masks, optimizer state and metadata exactly", M,
+                   dsd::BitMask, dsd::ByteMask) {
+  TempDir dir;
+  auto w1 = dsd_test::uniform<float>(300, 1);
+  auto w2 = dsd_test::uniform<double>(77, 2);
+  dsd::Masked<std::vector<float>, M> fc1(w1, "fc1");
+  dsd::Masked<std::vector<double>, M> fc2(w2, "fc2");
+  dsd::prune(dsd::layers(fc1, fc2), dsd::UniformSparsity{.sparsity = 0.6});
+  dsd::Adam{.lr = 0.01}.step(fc1, std::vector<float>(300, 0.5f));
+  dsd::MomentumSgd{.lr = 0.01}.step(fc2, std::vector<double>(77, 0.5));
+  const auto saved1 = fc1;
+  const auto saved2 = fc2;
+  const auto v1 = w1;
+  const auto v2 = w2;
+  dsd::io::save_checkpoint(dir.path / "c.safetensors", dsd::layers(fc1, fc2), {{"epoch", "7"}});
+
+  // Scramble everything, then load.
+  std::fill(w1.begin(), w1.end(), 9.0f);
+  std::fill(w2.begin(), w2.end(), 9.0);
+  dsd::redense(dsd::layers(fc1, fc2));
+  fc1.state() = {};
+  const auto meta = dsd::io::load_checkpoint(dir.path / "c.safetensors", dsd::layers(fc1, fc2));
+  CHECK(meta == std::map<std::string, std::string>{{"epoch", "7"}});
+  CHECK(w1 == v1);
+  CHECK(w2 == v2);
+  CHECK(fc1.mask() == saved1.mask());
+  CHECK(fc2.mask() == saved2.mask());
+  CHECK(fc1.state() == saved1.state());
+  CHECK(fc2.state() == saved2.state());
+  CHECK(fc1.threshold() == saved1.threshold());
+}
+
+TEST_CASE("loading checks the checkpoint against the layers and changes nothing on error") {
+  TempDir dir;
+  const fs::path p = dir.path / "c.safetensors";
+  std::vector<float> w(12, 1.0f), other(12, 2.0f), small(6, 1.0f);
+  dsd::Masked fc(dsd::raw_tensor<float>{w.data(), 12, {3, 4}}, "fc");
+  dsd::io::save_checkpoint(p, dsd::layers(fc));
+  dsd::Masked renamed(other, "fc_other");
+  CHECK_THROWS_WITH_AS(dsd::io::load_checkpoint(p, dsd::layers(renamed)),
+                       doctest::Contains("has no tensor \"fc_other\""), dsd::error);
+  dsd::Masked reshaped(dsd::raw_tensor<float>{other.data(), 12, {4, 3}}, "fc");
+  CHECK_THROWS_WITH_AS(
+      dsd::io::load_checkpoint(p, dsd::layers(reshaped)),
+      doctest::Contains("tensor \"fc\" has shape [3, 4] but layer \"fc\" is [4, 3]"), dsd::error);
+  std::vector<double> wd(12, 0.0);
+  dsd::Masked as_double(dsd::raw_tensor<double>{wd.data(), 12, {3, 4}}, "fc");
+  CHECK_THROWS_WITH_AS(dsd::io::load_checkpoint(p, dsd::layers(as_double)),
+                       doctest::Contains("is F32, expected F64"), dsd::error);
+  // A good layer listed before a bad one must stay untouched too.
+  std::vector<float> w_ok(12, 5.0f);
+  dsd::Masked ok(dsd::raw_tensor<float>{w_ok.data(), 12, {3, 4}}, "fc");
+  dsd::Masked bad(small, "missing");
+  CHECK_THROWS_AS(dsd::io::load_checkpoint(p, dsd::layers(ok, bad)), dsd::error);
+  CHECK(w_ok == std::vector<float>(12, 5.0f));
+
+  std::vector<float> dup(3, 1.0f);
+  dsd::Masked d1(dup, "same"), d2(dup, "same");
+  CHECK_THROWS_WITH_AS(dsd::io::save_checkpoint(p, dsd::layers(d1, d2)),
+                       "dsd: two layers are named \"same\"", dsd::error);
+  CHECK_THROWS_WITH_AS(dsd::io::save_checkpoint(p, dsd::layers(fc), {{"dsd.x", "1"}}),
+                       "dsd: metadata key \"dsd.x\" uses the reserved prefix \"dsd.\"", dsd::error);
+
+  // Another format version, or a plain safetensors file, is refused by name.
+  std::string bytes = slurp(p);
+  const auto at = bytes.find("\"dsd.version\":\"1\"");
+  REQUIRE(at != std::string::npos);
+  bytes.replace(at, 17, "\"dsd.version\":\"9\"");
+  spit(p, bytes);
+  CHECK_THROWS_WITH_AS(
+      dsd::io::load_checkpoint(p, dsd::layers(fc)),
+      doctest::Contains("has checkpoint format version \"9\"; this build reads version 1"),
+      dsd::error);
+  dsd::io::Writer plain;
+  plain.add<float>("fc", {3, 4}, std::span<const float>(w));
+  plain.write(p);
+  CHECK_THROWS_WITH_AS(dsd::io::load_checkpoint(p, dsd::layers(fc)),
+                       doctest::Contains("not a dsd checkpoint"), dsd::error);
+}
