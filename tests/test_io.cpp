@@ -4,6 +4,7 @@
 #include <cstring>
 #include <dsd/dsd.hpp>
 #include <dsd/io/checkpoint.hpp>
+#include <dsd/io/sensitivity_report.hpp>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -226,4 +227,28 @@ TEST_CASE("loading checks the checkpoint against the layers and changes nothing 
   plain.write(p);
   CHECK_THROWS_WITH_AS(dsd::io::load_checkpoint(p, dsd::layers(fc)),
                        doctest::Contains("not a dsd checkpoint"), dsd::error);
+}
+
+TEST_CASE("sensitivity reports: CSV, JSON and an SVG plot with the chosen sparsities") {
+  TempDir dir;
+  const dsd::SensitivityTable t{
+      0.9, {{"fc1", 0.5, 0.895}, {"fc1", 0.9, 0.85}, {"fc<2>", 0.5, 0.80}, {"fc<2>", 0.9, 0.5}}};
+  dsd::io::write_sensitivity_csv(dir.path / "s.csv", t);
+  dsd::io::write_sensitivity_json(dir.path / "s.json", t, 0.01);
+  dsd::io::write_sensitivity_svg(dir.path / "s.svg", t, 0.01);
+  CHECK(slurp(dir.path / "s.csv").rfind("layer,sparsity,accuracy,drop\nfc1,0.5,0.895,", 0) == 0);
+  const auto j = nlohmann::json::parse(slurp(dir.path / "s.json"));
+  CHECK(j["baseline"] == 0.9);
+  CHECK(j["layers"]["fc1"]["sparsity"] == nlohmann::json::array({0.5, 0.9}));
+  CHECK(j["layers"]["fc1"]["chosen"] == 0.5);
+  CHECK(j["layers"]["fc<2>"]["chosen"] == 0.0);
+  const std::string svg = slurp(dir.path / "s.svg");
+  CHECK(svg.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\"", 0) == 0);
+  std::size_t lines = 0;
+  for (auto at = svg.find("<polyline"); at != std::string::npos; at = svg.find("<polyline", at + 1))
+    ++lines;
+  CHECK(lines == 2);
+  CHECK(svg.find("fc&lt;2&gt; (0.00)") != std::string::npos);  // escaped, chosen sparsity shown
+  CHECK(svg.find("fc1 (0.50)") != std::string::npos);
+  CHECK(svg.find("<circle") != std::string::npos);
 }

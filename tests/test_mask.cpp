@@ -87,3 +87,13 @@ TEST_CASE("CSR conversion rejects inconsistent input") {
   CHECK_THROWS_WITH_AS(dsd::from_csr(bad), "dsd: CSR row_ptr has 2 entries, expected rows + 1 = 3",
                        dsd::error);
 }
+
+TEST_CASE_TEMPLATE("changed_entries counts flipped entries", M, dsd::BitMask, dsd::ByteMask) {
+  M a(130, true), b(130, true);
+  CHECK(dsd::changed_entries(a, b) == 0);
+  b.set(0, false);
+  b.set(129, false);
+  a.set(64, false);
+  CHECK(dsd::changed_entries(a, b) == 3);
+  CHECK_THROWS_AS((void)dsd::changed_entries(a, M(3, true)), dsd::error);
+}

@@ -81,6 +81,9 @@ TEST_CASE("the phase loop calls the user's callables in the documented order") {
   REQUIRE(report.phases.size() == 3);
   CHECK(report.phases[1].layers[0].kept == 2);
   CHECK(report.phases[1].layers[0].threshold == 2.0);
+  CHECK(report.phases[1].layers[0].changed == 2);  // pruning flipped two mask bits
+  CHECK(report.phases[2].layers[0].changed == 2);  // re-dense flipped them back
+  CHECK(report.phases[0].layers[0].changed == 0);
   CHECK(report.final_accuracy() == 0.75);
   CHECK(progress.str().find("[sparse   r1] epoch   1/1   (total   2/3)") != std::string::npos);
   std::ostringstream table;

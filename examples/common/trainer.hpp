@@ -22,6 +22,7 @@
 
 #include <dsd/dsd.hpp>
 #include <dsd/io/checkpoint.hpp>
+#include <dsd/io/sensitivity_report.hpp>
 
 #if defined(_OPENMP)
 #include <omp.h>
@@ -52,6 +53,7 @@ struct Options {
   bool quiet = false;
   std::string checkpoint;
   std::string resume;
+  std::string sensitivity_out;
   std::size_t stop_after_batches = 0;
 };
 
@@ -88,6 +90,9 @@ inline void add_options(CLI::App& app, Options& o) {
                  "train on only the first N training examples (quick runs)");
   app.add_flag("--compare", o.compare, "run the dense baseline and the chosen mode, print both");
   app.add_flag("--quiet", o.quiet, "no per-epoch progress lines");
+  app.add_option(
+      "--sensitivity-out", o.sensitivity_out,
+      "with --sparsity-from-sensitivity: write PREFIX.csv, PREFIX.json and PREFIX.svg (plot)");
   app.add_option(
       "--checkpoint", o.checkpoint,
       "write a resumable checkpoint (safetensors) after every epoch and on SIGINT/SIGTERM");
@@ -280,6 +285,12 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
         .max_drop = *o.sensitivity_drop,
         .evaluate = cb.evaluate,
         .on_table = [&](const dsd::SensitivityTable& t) {
+          if (!o.sensitivity_out.empty()) {
+            dsd::io::write_sensitivity_csv(o.sensitivity_out + ".csv", t);
+            dsd::io::write_sensitivity_json(o.sensitivity_out + ".json", t, *o.sensitivity_drop);
+            dsd::io::write_sensitivity_svg(o.sensitivity_out + ".svg", t, *o.sensitivity_drop);
+            std::cout << "sensitivity written to " << o.sensitivity_out << ".{csv,json,svg}\n";
+          }
           if (o.quiet) return;
           std::cout << "sensitivity (validation accuracy, baseline " << t.baseline << "):\n";
           t.write_csv(std::cout);

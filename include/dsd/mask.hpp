@@ -168,6 +168,23 @@ template <mask_storage M>
   return 1.0 - density(m);
 }
 
+/// Number of entries whose kept/pruned state differs between two masks of the same size.
+template <mask_storage M>
+[[nodiscard]] std::size_t changed_entries(const M& a, const M& b) {
+  DSD_REQUIRE(a.size() == b.size(), size_mismatch, "comparing masks of ", a.size(), " and ",
+              b.size(), " entries");
+  if constexpr (std::is_same_v<M, BitMask>) {
+    std::size_t c = 0;
+    for (std::size_t w = 0; w < a.words().size(); ++w)
+      c += static_cast<std::size_t>(std::popcount(a.words()[w] ^ b.words()[w]));
+    return c;
+  } else {
+    std::size_t c = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) c += a.test(i) != b.test(i);
+    return c;
+  }
+}
+
 /// Compressed-sparse-row pattern of the kept entries (indices only; values stay in the tensor).
 struct CsrPattern {
   std::size_t rows = 0;

@@ -75,8 +75,7 @@ void save_checkpoint(const std::filesystem::path& path, C&& layers,
 /// layer, a malformed mask, or an unknown format version throws `dsd::error` and leaves the layers
 /// as they were.
 template <layer_collection C>
-std::map<std::string, std::string> load_checkpoint(const std::filesystem::path& path, C&& layers) {
-  const File f(path);
+std::map<std::string, std::string> load_checkpoint(const File& f, C&& layers) {
   const auto fmt = f.metadata().find("dsd.format");
   DSD_REQUIRE(fmt != f.metadata().end() && fmt->second == "dsd-checkpoint", io, "\"", f.path(),
               "\" is a safetensors file but not a dsd checkpoint");
@@ -129,6 +128,12 @@ std::map<std::string, std::string> load_checkpoint(const std::filesystem::path& 
   for (const auto& [k, v] : f.metadata())
     if (k.rfind("dsd.", 0) != 0) user[k] = v;
   return user;
+}
+
+/// Reads `path` and restores `layers` from it (see the overload taking a File).
+template <layer_collection C>
+std::map<std::string, std::string> load_checkpoint(const std::filesystem::path& path, C&& layers) {
+  return load_checkpoint(File(path), layers);
 }
 
 }  // namespace dsd::io

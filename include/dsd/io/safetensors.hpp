@@ -22,11 +22,7 @@
 #include <vector>
 
 #include "dsd/error.hpp"
-
-#if __has_include(<unistd.h>)
-#include <fcntl.h>
-#include <unistd.h>
-#endif
+#include "dsd/io/detail/atomic_file.hpp"
 
 namespace dsd::io {
 
@@ -83,9 +79,8 @@ class Writer {
   /// A string-to-string entry of the header's `__metadata__`.
   void metadata(const std::string& key, std::string value) { metadata_[key] = std::move(value); }
 
-  /// Writes the file atomically: a temporary file in the same directory is written, flushed and
-  /// fsync'ed, then renamed over `path`. On any failure the temporary is removed and `path` is
-  /// left as it was.
+  /// Writes the file atomically (see detail::write_atomic): on any failure `path` is left as it
+  /// was and no temporary remains.
   void write(const std::filesystem::path& path) const {
     nlohmann::ordered_json header = nlohmann::ordered_json::object();
     if (!metadata_.empty()) header["__metadata__"] = metadata_;
@@ -98,16 +93,12 @@ class Writer {
     }
     std::string text = header.dump();
     text.append((8 - text.size() % 8) % 8, ' ');  // keep the data section 8-byte aligned
-    const std::filesystem::path tmp = path.string() + ".tmp";
-    try {
-      write_file(tmp, text);
-      std::filesystem::rename(tmp, path);
-    } catch (...) {
-      std::error_code ec;
-      std::filesystem::remove(tmp, ec);
-      throw;
-    }
-    sync_directory(path.parent_path());
+    const std::uint64_t len = text.size();
+    std::vector<std::span<const std::byte>> parts = {
+        std::as_bytes(std::span<const std::uint64_t>(&len, 1)),
+        std::as_bytes(std::span<const char>(text))};
+    for (const auto& [name, e] : entries_) parts.push_back(e.bytes);
+    detail::write_atomic(path, parts);
   }
 
  private:
@@ -116,34 +107,6 @@ class Writer {
     std::vector<std::size_t> shape;
     std::span<const std::byte> bytes;
   };
-
-  void write_file(const std::filesystem::path& tmp, const std::string& header) const {
-    std::FILE* f = std::fopen(tmp.c_str(), "wb");
-    DSD_REQUIRE(f != nullptr, io, "cannot create \"", tmp.string(), "\"");
-    bool ok = true;
-    const auto put = [&](const void* p, std::size_t n) {
-      ok = ok && (n == 0 || std::fwrite(p, 1, n, f) == n);
-    };
-    const std::uint64_t len = header.size();
-    put(&len, sizeof len);
-    put(header.data(), header.size());
-    for (const auto& [name, e] : entries_) put(e.bytes.data(), e.bytes.size());
-    ok = ok && std::fflush(f) == 0;
-#if __has_include(<unistd.h>)
-    ok = ok && ::fsync(::fileno(f)) == 0;
-#endif
-    ok = (std::fclose(f) == 0) && ok;
-    DSD_REQUIRE(ok, io, "writing \"", tmp.string(), "\" failed (disk full or I/O error)");
-  }
-  static void sync_directory([[maybe_unused]] const std::filesystem::path& dir) {
-#if __has_include(<unistd.h>)
-    const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY);
-    if (fd >= 0) {
-      ::fsync(fd);
-      ::close(fd);
-    }
-#endif
-  }
 
   std::map<std::string, Entry> entries_;
   std::map<std::string, std::string> metadata_;
@@ -159,9 +122,12 @@ class File {
   explicit File(const std::filesystem::path& path) : path_(path.string()) {
     std::ifstream in(path, std::ios::binary);
     DSD_REQUIRE(in.good(), io, "cannot open \"", path_, "\"");
-    std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
+                                  std::istreambuf_iterator<char>());
     parse(bytes);
   }
+  /// Validates an in-memory file; `name` stands for the path in error messages.
+  File(std::span<const char> bytes, std::string name) : path_(std::move(name)) { parse(bytes); }
 
   [[nodiscard]] const std::map<std::string, TensorInfo>& tensors() const noexcept {
     return tensors_;
@@ -196,7 +162,7 @@ class File {
   }
 
  private:
-  void parse(const std::vector<char>& bytes) {
+  void parse(std::span<const char> bytes) {
     DSD_REQUIRE(bytes.size() >= 8, io, "\"", path_, "\" is truncated: ", bytes.size(),
                 " bytes, too short for the 8-byte header length");
     std::uint64_t len = 0;

@@ -3,6 +3,7 @@
 /// The generic D -> S -> D loop around the user's own `train_epoch` and `evaluate`.
 
 #include <algorithm>
+#include <any>
 #include <chrono>
 #include <functional>
 #include <ostream>
@@ -59,6 +60,22 @@ struct Callbacks {
   std::ostream* progress = nullptr;  ///< one line per epoch when set (e.g. &std::cout)
 };
 
+namespace detail {
+template <layer_collection C>
+std::vector<std::any> masks_of(C& layers) {
+  std::vector<std::any> masks;
+  for_each_layer(layers, [&](auto& l, std::size_t) { masks.emplace_back(l.mask()); });
+  return masks;
+}
+template <layer_collection C>
+void count_changes(C& layers, const std::vector<std::any>& before, std::vector<LayerStats>& stats) {
+  for_each_layer(layers, [&](auto& l, std::size_t i) {
+    using M = typename std::remove_cvref_t<decltype(l)>::mask_type;
+    stats[i].changed = changed_entries(std::any_cast<const M&>(before[i]), l.mask());
+  });
+}
+}  // namespace detail
+
 /// Runs `schedule` over `layers`: `thresholds` decides how many weights each layer loses when
 /// pruning, `policy` which ones. Returns the per-phase report. With `start`, the run resumes at
 /// that position, assuming the layers (masks included) were restored from a checkpoint taken
@@ -91,15 +108,19 @@ requires threshold_policy<Thresholds, C> Report run(C&& layers, const Schedule& 
       continue;
     }
     const int first = index == start.phase_index ? start.epoch : 0;
+    const bool acts = first == 0 && (plan.prune_before || plan.redense_before);
+    const auto before = acts ? detail::masks_of(layers) : std::vector<std::any>{};
     if (first == 0 && plan.prune_before) prune(layers, thresholds, policy);
     if (first == 0 && plan.redense_before) redense(layers);
+    std::vector<LayerStats> stats = layer_stats(layers);
+    if (acts) detail::count_changes(layers, before, stats);
     if (plan.epochs == 0) continue;
     global_epoch += first;
     EpochContext ctx{plan.phase, plan.round, first, global_epoch, plan.lr, index, plan.epochs};
     const auto began = clock::now();
     if (callbacks.before_phase) callbacks.before_phase(ctx);
     PhaseReport phase{plan.phase,           plan.round, plan.epochs, plan.lr,
-                      callbacks.evaluate(), 0.0,        0.0,         layer_stats(layers)};
+                      callbacks.evaluate(), 0.0,        0.0,         std::move(stats)};
     phase.accuracy_end = phase.accuracy_start;
     for (int e = first; e < plan.epochs; ++e, ++global_epoch) {
       ctx.epoch = e;

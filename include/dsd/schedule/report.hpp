@@ -58,11 +58,12 @@ inline void print_report(std::ostream& os, const Report& report) {
                          p.accuracy_start, p.accuracy_end, sp, p.seconds);
   }
   for (const auto& p : report.phases) {
-    if (p.phase != Phase::sparse) continue;
-    os << "layers in the sparse phase of round " << p.round << ":\n";
+    if (p.phase == Phase::dense) continue;
+    os << "layers in the " << to_string(p.phase) << " phase of round " << p.round << ":\n";
     for (const auto& l : p.layers)
-      os << detail::format("  %-16s %10zu weights %10zu kept  sparsity %.4f  threshold %.6g\n",
-                           l.name.c_str(), l.size, l.kept, l.sparsity, l.threshold);
+      os << detail::format(
+          "  %-16s %10zu weights %10zu kept  sparsity %.4f  threshold %-10.6g changed %zu\n",
+          l.name.c_str(), l.size, l.kept, l.sparsity, l.threshold, l.changed);
   }
 }
 

@@ -1,0 +1,59 @@
+#pragma once
+// Atomic file replacement: write a temporary in the same directory, flush and fsync it, rename it
+// over the target, fsync the directory. A failure at any point removes the temporary and leaves
+// the previous file untouched.
+
+#include <cstddef>
+#include <cstdio>
+#include <filesystem>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "dsd/error.hpp"
+
+#if __has_include(<unistd.h>)
+#include <fcntl.h>
+#include <unistd.h>
+#endif
+
+namespace dsd::io::detail {
+
+/// Replaces `path` with the concatenation of `parts`, atomically.
+inline void write_atomic(const std::filesystem::path& path,
+                         const std::vector<std::span<const std::byte>>& parts) {
+  const std::filesystem::path tmp = path.string() + ".tmp";
+  try {
+    std::FILE* f = std::fopen(tmp.c_str(), "wb");
+    DSD_REQUIRE(f != nullptr, io, "cannot create \"", tmp.string(), "\"");
+    bool ok = true;
+    for (const auto& p : parts)
+      ok = ok && (p.empty() || std::fwrite(p.data(), 1, p.size(), f) == p.size());
+    ok = ok && std::fflush(f) == 0;
+#if __has_include(<unistd.h>)
+    ok = ok && ::fsync(::fileno(f)) == 0;
+#endif
+    ok = (std::fclose(f) == 0) && ok;
+    DSD_REQUIRE(ok, io, "writing \"", tmp.string(), "\" failed (disk full or I/O error)");
+    std::filesystem::rename(tmp, path);
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+    throw;
+  }
+#if __has_include(<unistd.h>)
+  const std::filesystem::path dir = path.parent_path();
+  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+#endif
+}
+
+/// Replaces `path` with `text`, atomically.
+inline void write_atomic(const std::filesystem::path& path, std::string_view text) {
+  write_atomic(path, {std::as_bytes(std::span<const char>(text.data(), text.size()))});
+}
+
+}  // namespace dsd::io::detail
