@@ -37,7 +37,8 @@ class Masked {
   using mask_type = Mask;
   using scalar_type = scalar_t<T>;
 
-  /// Wraps an owning tensor; it must outlive the wrapper and keep its size.
+  /// Wraps an owning tensor; it must outlive the wrapper and keep its size. (Temporaries do not
+  /// bind: the wrapper would dangle.)
   explicit Masked(T& tensor, std::string name = {}) requires(!is_view_v<T>)
       : tensor_(&tensor), name_(std::move(name)) {
     init();
@@ -47,8 +48,6 @@ class Masked {
       : tensor_(std::move(view)), name_(std::move(name)) {
     init();
   }
-  /// Temporaries would leave the wrapper dangling.
-  Masked(T&&, std::string = {}) requires(!is_view_v<T>) = delete;
 
   /// The wrapped weights, in place. Throws if the tensor was resized since it was wrapped.
   [[nodiscard]] std::span<scalar_type> weights() const {
@@ -131,11 +130,8 @@ class Masked {
   double threshold_ = 0.0;
 };
 
-/// Deduction: `Masked m(vec)` wraps an owning tensor by reference, `Masked m(span)` a view.
-template <class T>
-Masked(T&, std::string = {}) -> Masked<std::remove_cv_t<T>>;
-template <class T>
-Masked(T&&, std::string = {}) -> Masked<std::remove_cvref_t<T>>;
+// Deduction needs no guides: `Masked m(vec)` picks the owning-tensor constructor (by reference),
+// `Masked m(span)` the view constructor (by value), through their constraints.
 
 /// Whether `L` is a `Masked` parameter (any tensor, any mask).
 template <class L>
