@@ -64,6 +64,16 @@ TEST_CASE("a tensor resized after wrapping is reported, not overrun") {
   }
 }
 
+TEST_CASE("an owning tensor can be given its matrix shape") {
+  std::vector<float> w(12, 1.0f);
+  dsd::Masked layer(w, "fc", dsd::Shape{3, 4});
+  CHECK(layer.shape() == dsd::Shape{3, 4});
+  CHECK(dsd::to_csr(layer.mask(), layer.shape()).row_ptr.size() == 4);
+  CHECK_THROWS_WITH_AS(dsd::Masked(w, "fc", dsd::Shape{5, 4}),
+                       "dsd: shape 5x4 of layer \"fc\" holds 20 elements but the tensor has 12",
+                       dsd::error);
+}
+
 TEST_CASE("empty tensors cannot be wrapped") {
   std::vector<float> empty;
   CHECK_THROWS_WITH_AS(dsd::Masked(empty, "bias"),

@@ -65,7 +65,9 @@ class Mlp {
       b_[l].resize(sizes_[l + 1]);
       gb_[l].resize(b_[l].size());
     }
-    for (std::size_t l = 0; l < L; ++l) params_.emplace_back(w_[l], "fc" + std::to_string(l + 1));
+    for (std::size_t l = 0; l < L; ++l)  // oneDNN's "oi" layout: rows of inputs per output
+      params_.emplace_back(w_[l], "fc" + std::to_string(l + 1),
+                           dsd::Shape{sizes_[l + 1], sizes_[l]});
     for (std::size_t l = 0; l < L; ++l)
       params_.emplace_back(b_[l], "fc" + std::to_string(l + 1) + ".bias");
     train_ = build(batch_, true);
@@ -81,7 +83,7 @@ class Mlp {
     for (std::size_t l = 0; l < w_.size(); ++l) {
       glorot(w_[l], sizes_[l], sizes_[l + 1], gen);
       std::fill(b_[l].begin(), b_[l].end(), 0.0f);
-      params_[l] = Param(w_[l], params_[l].name());
+      params_[l] = Param(w_[l], params_[l].name(), params_[l].shape());
       params_[L + l] = Param(b_[l], params_[L + l].name());
     }
   }

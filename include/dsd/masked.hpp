@@ -41,12 +41,18 @@ class Masked {
   /// bind: the wrapper would dangle.)
   explicit Masked(T& tensor, std::string name = {}) requires(!is_view_v<T>)
       : tensor_(&tensor), name_(std::move(name)) {
-    init();
+    init(shape_of(tensor));
+  }
+  /// As above, with the storage-order shape given (e.g. rows x columns of a matrix kept in a
+  /// std::vector); it must hold exactly the tensor's elements.
+  Masked(T& tensor, std::string name, Shape shape) requires(!is_view_v<T>)
+      : tensor_(&tensor), name_(std::move(name)) {
+    init(shape);
   }
   /// Wraps a view (span, Map, raw_tensor); the viewed storage must outlive the wrapper.
   explicit Masked(T view, std::string name = {}) requires(is_view_v<T>)
       : tensor_(std::move(view)), name_(std::move(name)) {
-    init();
+    init(shape_of(tensor()));
   }
 
   /// The wrapped weights, in place. Throws if the tensor was resized since it was wrapped.
@@ -61,7 +67,7 @@ class Masked {
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
   [[nodiscard]] std::size_t size() const noexcept { return mask_.size(); }
   /// Storage-order shape of the wrapped tensor.
-  [[nodiscard]] Shape shape() const { return shape_of(tensor()); }
+  [[nodiscard]] Shape shape() const noexcept { return shape_; }
   [[nodiscard]] OptimizerState<scalar_type>& state() noexcept { return state_; }
   [[nodiscard]] const OptimizerState<scalar_type>& state() const noexcept { return state_; }
   /// Largest pruned |w| at the last prune; 0 when nothing is pruned.
@@ -107,9 +113,13 @@ class Masked {
     else
       return const_cast<T&>(tensor_);  // a view: constness of the handle, not of the data
   }
-  void init() {
+  void init(Shape shape) {
     const std::size_t n = as_span(tensor()).size();
     DSD_REQUIRE(n > 0, empty_tensor, "cannot wrap layer \"", name_, "\": it has no weights");
+    DSD_REQUIRE(shape.size() == n, size_mismatch, "shape ", shape.outer, "x", shape.inner,
+                " of layer \"", name_, "\" holds ", shape.size(), " elements but the tensor has ",
+                n);
+    shape_ = shape;
     mask_ = Mask(n, true);
   }
   void zero_state_where_pruned() {
@@ -125,6 +135,7 @@ class Masked {
 
   std::conditional_t<stores_pointer, T*, T> tensor_;
   std::string name_;
+  Shape shape_;
   Mask mask_;
   OptimizerState<scalar_type> state_;
   double threshold_ = 0.0;
