@@ -7,13 +7,12 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <span>
 #include <type_traits>
 #include <vector>
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
+#include "dsd/detail/parallel.hpp"
 
 namespace dsd::detail {
 
@@ -30,30 +29,32 @@ inline constexpr std::size_t radix_bins = std::size_t{1} << radix_bits;
 inline constexpr std::size_t parallel_grain = std::size_t{1} << 16;
 
 /// Adds to `hist` the digit at `shift` of every key of segment `s` whose bits above the digit
-/// equal `prefix` (under `prefix_mask`).
+/// equal `prefix` (under `prefix_mask`). Each thread counts a contiguous chunk into two private
+/// histograms (even and odd positions), so runs of keys in the same bin do not serialise on one
+/// counter; the counts are merged under a lock.
 template <class Key, class KeyAt>
 void histogram_segment(std::size_t s, std::size_t n, const KeyAt& key_at, Key prefix,
                        Key prefix_mask, unsigned shift, std::vector<std::uint64_t>& hist) {
-#if defined(_OPENMP)
-  if (n >= parallel_grain && omp_get_max_threads() > 1) {
-#pragma omp parallel
-    {
-      std::vector<std::uint32_t> local(radix_bins, 0);
-#pragma omp for schedule(static) nowait
-      for (std::size_t i = 0; i < n; ++i) {
-        const Key k = key_at(s, i);
-        if ((k & prefix_mask) == prefix) ++local[(k >> shift) & (radix_bins - 1)];
+  constexpr Key digit = static_cast<Key>(radix_bins - 1);
+  std::mutex merge;
+  parallel_chunks(n, parallel_grain, [&](std::size_t begin, std::size_t end) {
+    std::vector<std::uint32_t> h(2 * radix_bins, 0);
+    std::uint32_t* h0 = h.data();
+    std::uint32_t* h1 = h.data() + radix_bins;
+    std::size_t i = begin;
+    if (prefix_mask == 0) {  // first pass: every key counts
+      for (; i + 1 < end; i += 2) {
+        ++h0[(key_at(s, i) >> shift) & digit];
+        ++h1[(key_at(s, i + 1) >> shift) & digit];
       }
-#pragma omp critical(dsd_radix_select)
-      for (std::size_t b = 0; b < radix_bins; ++b) hist[b] += local[b];
     }
-    return;
-  }
-#endif
-  for (std::size_t i = 0; i < n; ++i) {
-    const Key k = key_at(s, i);
-    if ((k & prefix_mask) == prefix) ++hist[(k >> shift) & (radix_bins - 1)];
-  }
+    for (; i < end; ++i) {  // later passes: few keys match the prefix
+      const Key k = key_at(s, i);
+      if ((k & prefix_mask) == prefix) ++h0[(k >> shift) & digit];
+    }
+    const std::lock_guard<std::mutex> lock(merge);
+    for (std::size_t b = 0; b < radix_bins; ++b) hist[b] += std::uint64_t{h0[b]} + h1[b];
+  });
 }
 
 /// The key of 0-based rank `rank` among all keys `key_at(s, i)`, s < sizes.size(), i < sizes[s].

@@ -19,14 +19,18 @@ namespace dsd {
 template <floating_scalar S>
 [[nodiscard]] S kth_magnitude(std::span<const std::span<const S>> segments, std::size_t k) {
   std::vector<std::size_t> sizes;
+  std::vector<const S*> data;
   sizes.reserve(segments.size());
+  data.reserve(segments.size());
   std::size_t total = 0;
-  for (auto seg : segments) sizes.push_back(seg.size()), total += seg.size();
+  for (auto seg : segments)
+    sizes.push_back(seg.size()), data.push_back(seg.data()), total += seg.size();
   DSD_REQUIRE(total > 0, empty_tensor, "kth_magnitude of an empty tensor");
   DSD_REQUIRE(k >= 1 && k <= total, invalid_argument, "kth_magnitude: k = ", k, " is outside [1, ",
               total, "]");
-  const auto key_at = [&](std::size_t s, std::size_t i) {
-    return detail::magnitude_key(segments[s][i]);
+  const S* const* ptrs = data.data();
+  const auto key_at = [ptrs](std::size_t s, std::size_t i) {
+    return detail::magnitude_key(ptrs[s][i]);
   };
   const auto r = detail::radix_select<detail::key_type<S>>(sizes, key_at, k - 1);
   return detail::magnitude_from_key<S>(r.key);
