@@ -165,32 +165,29 @@ void select_kth(benchmark::State& state) {
   report(state, n, sizeof(float));
 }
 
-// The std reference needs a scratch copy of |w| (nth_element reorders); the copy is timed too.
-void select_nth_element(benchmark::State& state) {
+// The std references need a scratch copy of |w| (they reorder it); the copy is timed too.
+template <class Algorithm>
+void select_std(benchmark::State& state, Algorithm algorithm) {
   set_threads(state, 1);
   const auto n = static_cast<std::size_t>(state.range(0));
   const auto w = random_floats(n, 5);
   std::vector<float> scratch(n);
   for (auto _ : state) {
     std::transform(w.begin(), w.end(), scratch.begin(), [](float x) { return std::abs(x); });
-    std::nth_element(scratch.begin(), scratch.begin() + static_cast<std::ptrdiff_t>(n / 2 - 1),
-                     scratch.end());
+    algorithm(scratch);
     benchmark::DoNotOptimize(scratch[n / 2 - 1]);
   }
   report(state, n, sizeof(float));
 }
 
+void select_nth_element(benchmark::State& state) {
+  select_std(state, [](std::vector<float>& v) {
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2 - 1), v.end());
+  });
+}
+
 void select_sort(benchmark::State& state) {
-  set_threads(state, 1);
-  const auto n = static_cast<std::size_t>(state.range(0));
-  const auto w = random_floats(n, 5);
-  std::vector<float> scratch(n);
-  for (auto _ : state) {
-    std::transform(w.begin(), w.end(), scratch.begin(), [](float x) { return std::abs(x); });
-    std::sort(scratch.begin(), scratch.end());
-    benchmark::DoNotOptimize(scratch[n / 2 - 1]);
-  }
-  report(state, n, sizeof(float));
+  select_std(state, [](std::vector<float>& v) { std::sort(v.begin(), v.end()); });
 }
 
 // VGG-16's weight tensors (13 conv + 3 FC, 138.3 M weights in all).

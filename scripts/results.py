@@ -7,7 +7,7 @@ usage: scripts/results.py [--seeds N] [--epochs D,S,R] [--hidden 300,100] [--qui
 import argparse
 import csv
 import os
-import platform
+import machine
 import statistics
 import subprocess
 import sys
@@ -63,12 +63,7 @@ def main():
                 for key, acc in last.items():
                     r["phases"].setdefault(key, []).append(acc)
                 print(f"{label:22s} seed {seed}: {final:.4f}", file=sys.stderr, flush=True)
-    cpu = platform.processor() or "x86_64"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = machine.cpu_name()
     d, s, r_ = args.epochs.split(",")
     out = [f"## {args.title}: {args.seeds} seeds, epochs D,S,R = {args.epochs}\n",
            f"Machine: {cpu}, {os.cpu_count()} cores, {args.threads} threads; {time.time() - start:.0f} s in all. "

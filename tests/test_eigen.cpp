@@ -48,3 +48,30 @@ TEST_CASE("Eigen maps over a trainer's buffer and Eigen gradients work with the 
   dsd::Sgd{.lr = 0.5}.step(layer, grad);
   CHECK(buffer == std::vector<double>{0, 1.5, 2.5, 3.5});
 }
+
+#include <dsd/adapters/eigen_tensor.hpp>
+
+static_assert(dsd::parameter_tensor<Eigen::Tensor<float, 4>>);
+static_assert(dsd::parameter_tensor<Eigen::TensorMap<Eigen::Tensor<double, 2, Eigen::RowMajor>>>);
+static_assert(!dsd::parameter_tensor<Eigen::TensorMap<const Eigen::Tensor<float, 2>>>);
+static_assert(!dsd::parameter_tensor<Eigen::Tensor<int, 2>>);
+
+TEST_CASE("Eigen tensors (a conv kernel, a mapped buffer) are wrapped in place") {
+  Eigen::Tensor<float, 4, Eigen::RowMajor> kernel(2, 3, 5, 5);  // out, in, kh, kw
+  kernel.setConstant(1.0f);
+  kernel(1, 2, 4, 4) = 3.0f;
+  kernel(0, 0, 0, 0) = -2.0f;
+  dsd::Masked conv(kernel, "conv1");
+  CHECK(conv.weights().data() == kernel.data());
+  CHECK(conv.shape() == dsd::Shape{30, 5});
+  dsd::prune_exactly(conv, 148);  // everything but the two largest magnitudes
+  CHECK(kernel(1, 2, 4, 4) == 3.0f);
+  CHECK(kernel(0, 0, 0, 0) == -2.0f);
+  CHECK(conv.mask().count() == 2);
+
+  std::vector<double> buffer(12, 1.0);
+  Eigen::TensorMap<Eigen::Tensor<double, 2>> map(buffer.data(), 3, 4);  // column-major
+  dsd::Masked mapped(map, "mapped");
+  CHECK(mapped.weights().data() == buffer.data());
+  CHECK(mapped.shape() == dsd::Shape{4, 3});
+}

@@ -143,6 +143,17 @@ class ByteMask {
   std::vector<std::uint8_t> bytes_;
 };
 
+namespace detail {
+// Named stand-ins for the callables a mask accepts (nvcc's front end rejects lambdas inside
+// requires-expressions).
+struct index_predicate {
+  bool operator()(std::size_t) const noexcept { return true; }
+};
+struct index_visitor {
+  void operator()(std::size_t) const noexcept {}
+};
+}  // namespace detail
+
 /// The interface every mask type offers; a user mask plugs in by providing it.
 template <class M>
 concept mask_storage = std::regular<M> && std::constructible_from<M, std::size_t, bool> &&
@@ -152,8 +163,8 @@ concept mask_storage = std::regular<M> && std::constructible_from<M, std::size_t
   { cm.count() } -> std::convertible_to<std::size_t>;
   m.set(i, b);
   m.fill(b);
-  m.assign([](std::size_t) { return true; });
-  cm.for_each_kept([](std::size_t) {});
+  m.assign(detail::index_predicate{});
+  cm.for_each_kept(detail::index_visitor{});
 };
 
 /// Fraction of kept entries (1 for an empty mask).
@@ -236,7 +247,7 @@ namespace detail {
 /// `x` where `keep`, else +0, as a bitwise AND: pure data flow, so the compiler cannot sink the
 /// computation of `x` into a branch (which blocks vectorisation of divisions and square roots).
 template <class S>
-DSD_HOST_DEVICE S select_kept(bool keep, S x) noexcept {
+inline S select_kept(bool keep, S x) noexcept {
   using U = std::conditional_t<sizeof(S) == 4, std::uint32_t, std::uint64_t>;
   return std::bit_cast<S>(static_cast<U>(std::bit_cast<U>(x) & (U{0} - U{keep})));
 }
