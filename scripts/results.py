@@ -22,12 +22,13 @@ MODES = [("dense", []), ("dsd", []), ("random-cut", []), ("sparse-scratch", []),
 def run(exe, mode, extra, seed, args, tmp):
     out = os.path.join(tmp, f"{mode}-{seed}-{len(extra)}.csv")
     cmd = [exe, "--mode", mode, "--seed", str(seed), "--epochs", args.epochs, "--sparsity", str(args.sparsity),
-           "--lr", str(args.lr), "--threads", str(args.threads), "--quiet", "--csv", out] + extra + args.model
+           "--lr", str(args.lr), "--threads", str(args.threads), "--quiet"] + args.model + extra + ["--csv", out]
     res = subprocess.run(cmd, capture_output=True, text=True, check=True)
     final = float(res.stdout.strip().splitlines()[-1].split(":")[1])
     with open(out) as f:
         rows = list(csv.DictReader(f))
-    return final, rows, " ".join(os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in cmd[:-4] + cmd[-3:])
+    shown = cmd[:-2 - len(args.model) - len(extra)] + args.model  # without --csv and the mode's extras
+    return final, rows, " ".join(os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in shown)
 
 
 def fmt(xs):
@@ -44,12 +45,17 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--title", default="LeNet-300-100")
     p.add_argument("--out", default=os.path.join(ROOT, "docs/results_mlp.md"))
+    p.add_argument("--modes", default="all", help="comma-separated subset of: " + ", ".join(
+        m + (" x2" if e else "") for m, e in MODES))
     p.add_argument("model", nargs="*", default=[], help="extra model flags after --, e.g. -- --hidden 1000,1000")
     args = p.parse_args()
     results = {}
     start = time.time()
     with tempfile.TemporaryDirectory() as tmp:
+        wanted = None if args.modes == "all" else set(args.modes.split(","))
         for mode, extra in MODES:
+            if wanted is not None and (mode + (" x2" if extra else "")) not in wanted:
+                continue
             label = mode + (" ×2 rounds" if extra else "")
             for seed in range(1, args.seeds + 1):
                 final, rows, cmd = run(args.exe, mode, extra, seed, args, tmp)
@@ -70,7 +76,8 @@ def main():
            f"Sparsity {args.sparsity} per layer (Keepmax-Cut unless stated), momentum SGD lr {args.lr} "
            f"(re-dense and the baseline's last {r_} epochs at lr/10), weight decay 1e-4, batch 64. "
            "Accuracies are on the 10 000 test images; all choices were fixed before these runs. "
-           "Command of each row: `" + results["dense"]["cmd"] + "` with `--mode` (and `--rounds`) changed.\n",
+           "Command of each row: `" + next(iter(results.values()))["cmd"] + "` with `--mode` (and `--rounds`) "
+           "and `--seed` changed.\n",
            "| mode | final test accuracy | after dense | after sparse | after re-dense | s/epoch dense | s/epoch sparse | s/epoch re-dense |",
            "|---|---|---|---|---|---|---|---|"]
     for label, r in results.items():
