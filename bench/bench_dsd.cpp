@@ -2,7 +2,8 @@
 // STREAM copy/triad for the memory-bound updates, std::nth_element / std::sort for selection,
 // oneDNN and Eigen dense GEMM for sparse products.
 //
-//   dsd_bench [--threads=1,2] [--long] [google-benchmark flags]
+//   dsd_bench [--threads=1,2] [--long] [google-benchmark flags]   (default threads: 1 and all
+//   cores)
 //
 // Arguments of every benchmark: element count (or shape index), then the OpenMP thread count.
 // bytes_per_second counts bytes as STREAM does: each array read or written once, write-allocate
@@ -23,7 +24,11 @@
 
 namespace {
 
-std::vector<int> g_threads = {1, 2};
+// One thread and all cores, unless --threads says otherwise.
+std::vector<int> g_threads = [] {
+  const int all = omp_get_num_procs();
+  return all > 1 ? std::vector<int>{1, all} : std::vector<int>{1};
+}();
 bool g_long = false;
 
 std::vector<float> random_floats(std::size_t n, std::uint64_t seed, float scale = 1.0f) {

@@ -183,16 +183,25 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
 
   // A checkpoint holds the layers plus where to continue: the schedule position, the batch
   // within that epoch, and the shuffling RNG as it was before that epoch's shuffle.
+  const dsd::Schedule schedule = schedule_for(o, mode);
+  const std::vector<dsd::PhasePlan> plan = schedule.plan();
   const auto save = [&](dsd::Position at, std::size_t batch,
                         const std::string& rng_before_shuffle) {
-    dsd::io::save_checkpoint(o.checkpoint, model.all(),
-                             {{"mode", mode},
-                              {"seed", std::to_string(o.seed)},
-                              {"phase_index", std::to_string(at.phase_index)},
-                              {"epoch", std::to_string(at.epoch)},
-                              {"batch", std::to_string(batch)},
-                              {"rng", rng_before_shuffle},
-                              {"optimizer", o.optimizer}});
+    dsd::io::save_checkpoint(
+        o.checkpoint, model.all(),
+        {{"mode", mode},
+         {"seed", std::to_string(o.seed)},
+         {"phase_index", std::to_string(at.phase_index)},
+         {"epoch", std::to_string(at.epoch)},
+         {"batch", std::to_string(batch)},
+         {"rng", rng_before_shuffle},
+         {"policy",
+          std::string(mode == "random-cut" ? dsd::RandomCut::name : dsd::KeepmaxCut::name)},
+         // Informational: round and lr of the phase to continue in.
+         {"round",
+          std::to_string(plan[std::min<std::size_t>(at.phase_index, plan.size() - 1)].round)},
+         {"lr", std::to_string(plan[std::min<std::size_t>(at.phase_index, plan.size() - 1)].lr)},
+         {"optimizer", o.optimizer}});
   };
   dsd::Position start{};
   std::size_t resume_batch = 0;
@@ -274,7 +283,6 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
   };
   if (!o.quiet) cb.progress = &std::cout;
 
-  const dsd::Schedule schedule = schedule_for(o, mode);
   const auto run_with = [&](const auto& thresholds) {
     if (mode == "random-cut")
       return dsd::run(weights, schedule, thresholds, cb, dsd::RandomCut{.seed = o.seed}, start);
