@@ -311,21 +311,14 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
 }
 
 inline void write_csv(const std::string& path, const std::vector<RunResult>& runs) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp);
-    DSD_REQUIRE(f.good(), io, "cannot write \"", tmp, "\"");
-    f << "mode,phase,round,epoch,lr,train_loss,validation_accuracy,test_accuracy,sparsity,"
-         "seconds\n";
-    for (const auto& r : runs)
-      for (const auto& e : r.rows)
-        f << r.mode << ',' << e.phase << ',' << e.round << ',' << e.epoch << ',' << e.lr << ','
-          << e.loss << ',' << e.validation << ',' << e.test << ',' << e.sparsity << ',' << e.seconds
-          << '\n';
-    f.flush();
-    DSD_REQUIRE(f.good(), io, "writing \"", tmp, "\" failed");
-  }
-  std::filesystem::rename(tmp, path);
+  std::ostringstream f;
+  f << "mode,phase,round,epoch,lr,train_loss,validation_accuracy,test_accuracy,sparsity,seconds\n";
+  for (const auto& r : runs)
+    for (const auto& e : r.rows)
+      f << r.mode << ',' << e.phase << ',' << e.round << ',' << e.epoch << ',' << e.lr << ','
+        << e.loss << ',' << e.validation << ',' << e.test << ',' << e.sparsity << ',' << e.seconds
+        << '\n';
+  dsd::io::write_atomic(path, f.str());
 }
 
 /// Parses flags, loads data, builds the model with `make_model(options)`, runs the requested

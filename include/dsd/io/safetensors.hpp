@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "dsd/error.hpp"
-#include "dsd/io/detail/atomic_file.hpp"
+#include "dsd/io/atomic_file.hpp"
 
 namespace dsd::io {
 
@@ -79,7 +79,7 @@ class Writer {
   /// A string-to-string entry of the header's `__metadata__`.
   void metadata(const std::string& key, std::string value) { metadata_[key] = std::move(value); }
 
-  /// Writes the file atomically (see detail::write_atomic): on any failure `path` is left as it
+  /// Writes the file atomically (see write_atomic): on any failure `path` is left as it
   /// was and no temporary remains.
   void write(const std::filesystem::path& path) const {
     nlohmann::ordered_json header = nlohmann::ordered_json::object();
@@ -98,7 +98,7 @@ class Writer {
         std::as_bytes(std::span<const std::uint64_t>(&len, 1)),
         std::as_bytes(std::span<const char>(text))};
     for (const auto& [name, e] : entries_) parts.push_back(e.bytes);
-    detail::write_atomic(path, parts);
+    write_atomic(path, parts);
   }
 
  private:

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "dsd/io/detail/atomic_file.hpp"
+#include "dsd/io/atomic_file.hpp"
 #include "dsd/threshold/sensitivity.hpp"
 
 namespace dsd::io {
@@ -22,7 +22,7 @@ inline void write_sensitivity_csv(const std::filesystem::path& path,
                                   const SensitivityTable& table) {
   std::ostringstream os;
   table.write_csv(os);
-  detail::write_atomic(path, os.str());
+  write_atomic(path, os.str());
 }
 
 /// Writes `table` and the sparsities chosen for `max_drop` as JSON:
@@ -39,7 +39,7 @@ inline void write_sensitivity_json(const std::filesystem::path& path, const Sens
     l["accuracy"].push_back(p.accuracy);
     l["chosen"] = chosen.of(p.layer);
   }
-  detail::write_atomic(path, j.dump(2) + "\n");
+  write_atomic(path, j.dump(2) + "\n");
 }
 
 /// Writes an SVG line chart: accuracy against sparsity, one line per layer, the baseline and the
@@ -119,7 +119,7 @@ inline void write_sensitivity_svg(const std::filesystem::path& path, const Sensi
     emit(" (%.2f)</text>\n", chosen.of(layers[li]));
   }
   os << "</svg>\n";
-  detail::write_atomic(path, os.str());
+  write_atomic(path, os.str());
 }
 
 }  // namespace dsd::io

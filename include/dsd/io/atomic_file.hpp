@@ -1,7 +1,8 @@
 #pragma once
-// Atomic file replacement: write a temporary in the same directory, flush and fsync it, rename it
-// over the target, fsync the directory. A failure at any point removes the temporary and leaves
-// the previous file untouched.
+/// \file
+/// Atomic file replacement: write a temporary in the same directory, flush and fsync it, rename
+/// it over the target, fsync the directory. A failure at any point removes the temporary and
+/// leaves the previous file untouched.
 
 #include <cstddef>
 #include <cstdio>
@@ -17,7 +18,7 @@
 #include <unistd.h>
 #endif
 
-namespace dsd::io::detail {
+namespace dsd::io {
 
 /// Replaces `path` with the concatenation of `parts`, atomically.
 inline void write_atomic(const std::filesystem::path& path,
@@ -56,4 +57,4 @@ inline void write_atomic(const std::filesystem::path& path, std::string_view tex
   write_atomic(path, {std::as_bytes(std::span<const char>(text.data(), text.size()))});
 }
 
-}  // namespace dsd::io::detail
+}  // namespace dsd::io
