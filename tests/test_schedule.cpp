@@ -193,3 +193,34 @@ TEST_CASE("bad schedules and callbacks are rejected with a reason") {
     CHECK(e.code() == dsd::errc::invalid_schedule);
   }
 }
+
+TEST_CASE("run resumes at a position: earlier phases and the entered phase's prune are skipped") {
+  std::vector<float> w = {1, 2, 3, 4};
+  dsd::Masked layer(w, "fc");
+  dsd::prune(layer, 0.5);  // the state a checkpoint taken inside the sparse phase restores
+  Recorder rec;
+  auto cb = rec.callbacks(layer);
+  int first_global = -1;
+  cb.before_epoch = [&](const dsd::EpochContext& c) {
+    if (first_global < 0) first_global = c.global_epoch;
+  };
+  const dsd::Schedule s{.dense_epochs = 2, .sparse_epochs = 2, .redense_epochs = 1, .lr = 1.0};
+  const auto report = dsd::run(dsd::layers(layer), s, dsd::UniformSparsity{.sparsity = 0.75}, cb,
+                               dsd::KeepmaxCut{}, dsd::Position{1, 1});
+  CHECK(rec.kept == std::vector<std::size_t>{2, 4});  // not re-pruned to 0.75; re-densed after
+  CHECK(rec.phases == std::vector<dsd::Phase>{dsd::Phase::sparse, dsd::Phase::redense});
+  CHECK(first_global == 3);
+  CHECK(report.phases.size() == 2);
+  CHECK(dsd::Position::after({dsd::Phase::sparse, 1, 1, 3, 1.0, 1, 2}) == dsd::Position{2, 0});
+  CHECK(dsd::Position::after({dsd::Phase::sparse, 1, 0, 2, 1.0, 1, 2}) == dsd::Position{1, 1});
+  CHECK_THROWS_WITH_AS(
+      dsd::run(dsd::layers(layer), s, dsd::UniformSparsity{}, cb, dsd::KeepmaxCut{},
+               dsd::Position{1, 2}),
+      "dsd: resume position (phase 1, epoch 2) is not in this schedule of 3 phases", dsd::error);
+  // Resuming at the very end runs nothing.
+  Recorder none;
+  CHECK(dsd::run(dsd::layers(layer), s, dsd::UniformSparsity{}, none.callbacks(layer),
+                 dsd::KeepmaxCut{}, dsd::Position{3, 0})
+            .phases.empty());
+  CHECK(none.calls.empty());
+}
