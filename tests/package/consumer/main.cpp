@@ -1,8 +1,12 @@
 // A tiny trainer outside the dsd tree: fits y = 2x0 - 3x1 with a spare input, through DSD.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <dsd/dsd.hpp>
 #include <iostream>
+#ifdef DSD_CONSUMER_IO
+#include <dsd/io/checkpoint.hpp>
+#endif
 #include <vector>
 
 int main() {
@@ -38,6 +42,15 @@ int main() {
       dsd::layers(layer), {.dense_epochs = 4, .sparse_epochs = 2, .redense_epochs = 2, .lr = 0.05},
       dsd::UniformSparsity{.sparsity = 0.34}, cb);
   dsd::print_report(std::cout, report);
+#ifdef DSD_CONSUMER_IO
+  dsd::io::save_checkpoint("consumer.safetensors", dsd::layers(layer),
+                           {{"note", "from a consumer"}});
+  const std::vector<double> trained = w;
+  std::fill(w.begin(), w.end(), 0.0);
+  const auto meta = dsd::io::load_checkpoint("consumer.safetensors", dsd::layers(layer));
+  if (w != trained || meta.at("note") != "from a consumer") return 1;
+  std::printf("checkpoint round trip OK\n");
+#endif
   const bool ok =
       report.phases.size() == 3 && std::abs(w[0] - 2) < 1e-3 && std::abs(w[1] + 3) < 1e-3;
   std::printf("%s\n", ok ? "consumer OK" : "consumer FAILED");
