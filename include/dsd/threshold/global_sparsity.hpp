@@ -27,7 +27,6 @@ struct GlobalSparsity {
     using S = collection_scalar_t<C>;
     using K = detail::key_type<S>;
     std::vector<std::span<const S>> spans;
-    std::vector<std::size_t> sizes;
     std::size_t total = 0;
     for_each_layer(layers, [&](auto& l, std::size_t) {
       static_assert(std::is_same_v<typename std::remove_cvref_t<decltype(l)>::scalar_type, S>,
@@ -35,22 +34,18 @@ struct GlobalSparsity {
       const bool excluded = std::find(exclude.begin(), exclude.end(), l.name()) != exclude.end();
       const std::span<const S> w = l.weights();
       spans.push_back(excluded ? w.first(0) : w);
-      sizes.push_back(spans.back().size());
-      total += sizes.back();
+      total += spans.back().size();
     });
     DSD_REQUIRE(total > 0, empty_tensor, "GlobalSparsity over layers with no prunable weights");
     const std::size_t k = prune_count(total, sparsity, "<global>");
     std::vector<std::size_t> counts(spans.size(), 0);
     if (k == 0) return counts;
-    const auto key_at = [&](std::size_t s, std::size_t i) {
-      return detail::magnitude_key(spans[s][i]);
-    };
-    const auto r = detail::radix_select<K>(sizes, key_at, k - 1);
+    const auto r = detail::select_magnitude<S>(spans, k - 1);
     std::size_t ties_left = k - r.less;
     for (std::size_t s = 0; s < spans.size(); ++s) {
       std::size_t less = 0, equal = 0;
-      for (std::size_t i = 0; i < sizes[s]; ++i) {
-        const K key = key_at(s, i);
+      for (const S w : spans[s]) {
+        const K key = detail::magnitude_key(w);
         less += key < r.key;
         equal += key == r.key;
       }

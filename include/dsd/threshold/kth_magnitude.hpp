@@ -13,27 +13,34 @@
 
 namespace dsd {
 
+namespace detail {
+/// Radix select of the key of 0-based `rank` among the magnitudes of all `segments`, with the
+/// count of smaller keys. The segments' data pointers are read once, outside the passes.
+template <floating_scalar S>
+SelectResult<key_type<S>> select_magnitude(std::span<const std::span<const S>> segments,
+                                           std::size_t rank) {
+  std::vector<std::size_t> sizes;
+  std::vector<const S*> data;
+  sizes.reserve(segments.size());
+  data.reserve(segments.size());
+  for (auto seg : segments) sizes.push_back(seg.size()), data.push_back(seg.data());
+  const S* const* ptrs = data.data();
+  return radix_select<key_type<S>>(
+      sizes, [ptrs](std::size_t s, std::size_t i) { return magnitude_key(ptrs[s][i]); }, rank);
+}
+}  // namespace detail
+
 /// The `k`-th smallest |w| (1-based: k = 1 is the minimum) of the concatenation of `segments`,
 /// found by radix select in two passes over float data (four over double), never by sorting.
 /// Equals `std::nth_element` on the magnitudes at position k - 1. NaN magnitudes rank above +Inf.
 template <floating_scalar S>
 [[nodiscard]] S kth_magnitude(std::span<const std::span<const S>> segments, std::size_t k) {
-  std::vector<std::size_t> sizes;
-  std::vector<const S*> data;
-  sizes.reserve(segments.size());
-  data.reserve(segments.size());
   std::size_t total = 0;
-  for (auto seg : segments)
-    sizes.push_back(seg.size()), data.push_back(seg.data()), total += seg.size();
+  for (auto seg : segments) total += seg.size();
   DSD_REQUIRE(total > 0, empty_tensor, "kth_magnitude of an empty tensor");
   DSD_REQUIRE(k >= 1 && k <= total, invalid_argument, "kth_magnitude: k = ", k, " is outside [1, ",
               total, "]");
-  const S* const* ptrs = data.data();
-  const auto key_at = [ptrs](std::size_t s, std::size_t i) {
-    return detail::magnitude_key(ptrs[s][i]);
-  };
-  const auto r = detail::radix_select<detail::key_type<S>>(sizes, key_at, k - 1);
-  return detail::magnitude_from_key<S>(r.key);
+  return detail::magnitude_from_key<S>(detail::select_magnitude<S>(segments, k - 1).key);
 }
 
 /// The `k`-th smallest |w| (1-based) of one tensor.
@@ -50,8 +57,8 @@ template <readable_tensor T>
 }
 
 /// Number of weights pruned at `sparsity` in a tensor of `n`: round(sparsity * n), halves away
-/// from zero (so a
-/// tiny layer may lose all its weights at a high sparsity). Throws unless 0 <= sparsity < 1.
+/// from zero (so a tiny layer may lose all its weights at a high sparsity). Throws unless 0 <=
+/// sparsity < 1.
 [[nodiscard]] inline std::size_t prune_count(std::size_t n, double sparsity,
                                              std::string_view layer = {}) {
   DSD_REQUIRE(sparsity >= 0.0 && sparsity < 1.0, invalid_argument, "sparsity ", sparsity,
