@@ -3,16 +3,16 @@
 //   fashion_mlp --compare            (dense baseline and DSD side by side)
 #include <memory>
 
-#include "common/mlp.hpp"
+#include "common/net.hpp"
 #include "common/trainer.hpp"
 
 int main(int argc, char** argv) {
   std::vector<std::size_t> hidden = {300, 100};
   std::size_t batch = 64;
   return examples::main_with(
-      argc, argv, "Dense-Sparse-Dense training of an MLP on Fashion-MNIST (oneDNN)",
+      argc, argv, "Dense-Sparse-Dense training of an MLP on Fashion-MNIST (oneDNN)", {},
       [&](const examples::Options&) {
-        return std::make_unique<examples::Mlp>(hidden, batch, 1000);
+        return std::make_unique<examples::Net>(examples::mlp(hidden), batch, 1000);
       },
       [&](CLI::App& app) {
         app.add_option("--hidden", hidden, "hidden layer sizes, e.g. 300,100 or 1000,1000")

@@ -1,7 +1,8 @@
 #pragma once
 // The command line and training driver shared by the Fashion-MNIST examples. A model provides
-// weights() / biases() (dsd::Masked), their gradients, train_batch(), accuracy() and init(); this
-// file turns the flags into a dsd::Schedule, runs dsd::run, and prints/records the results.
+// weights() (the prunable dsd::Masked parameters), all() and grad(i), train_batch(), accuracy(),
+// init() and exclude(); this file turns the flags into a dsd::Schedule, runs dsd::run, and
+// prints/records the results.
 
 #include <CLI/CLI.hpp>
 
@@ -9,6 +10,7 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <numeric>
@@ -44,6 +46,7 @@ struct Options {
   double lr = 0.01;
   double weight_decay = 1e-4;
   std::uint64_t seed = 1;
+  std::vector<std::string> exclude;
   int threads = 0;
   std::string csv;
   std::string data = fashion::default_dir;
@@ -55,6 +58,8 @@ struct Options {
   std::string resume;
   std::string sensitivity_out;
   std::size_t stop_after_batches = 0;
+  /// Called after every optimizer step (not a flag: for tests and instrumentation).
+  std::function<void(const dsd::EpochContext&)> after_step;
 };
 
 inline void add_options(CLI::App& app, Options& o) {
@@ -80,6 +85,9 @@ inline void add_options(CLI::App& app, Options& o) {
   app.add_option("--weight-decay", o.weight_decay, "L2 weight decay")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--seed", o.seed, "seed of initialisation, shuffling and Random-Cut");
+  app.add_option("--exclude", o.exclude,
+                 "parameters never pruned, e.g. lstm.input,fc1 (\"\" prunes every weight)")
+      ->delimiter(',');
   app.add_option("--threads", o.threads, "CPU threads (default: all cores)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--csv", o.csv, "write one row per epoch to this file");
@@ -177,7 +185,7 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
   std::vector<std::uint8_t> yb(model.batch());
   RunResult result{mode, {}, {}, 0.0};
   auto weights = model.weights();
-  auto biases = model.biases();
+  auto params = model.all();
   auto epoch_start = std::chrono::steady_clock::now();
   std::size_t batches_run = 0;
 
@@ -251,11 +259,10 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
       loss += model.train_batch(xb.data(), yb.data());
       std::visit(
           [&](const auto& op) {
-            for (std::size_t l = 0; l < weights.size(); ++l)
-              op.step(weights[l], model.weight_grad(l));
-            for (std::size_t l = 0; l < biases.size(); ++l) op.step(biases[l], model.bias_grad(l));
+            for (std::size_t i = 0; i < params.size(); ++i) op.step(params[i], model.grad(i));
           },
           opt);
+      if (o.after_step) o.after_step(ctx);
       ++batches_run;
       const bool stop =
           g_signal != 0 || (o.stop_after_batches > 0 && batches_run == o.stop_after_batches);
@@ -321,13 +328,13 @@ inline void write_csv(const std::string& path, const std::vector<RunResult>& run
   dsd::io::write_atomic(path, f.str());
 }
 
-/// Parses flags, loads data, builds the model with `make_model(options)`, runs the requested
-/// mode (and the dense baseline with --compare), prints reports and the final accuracy line.
+/// Parses flags (starting from `o`, the example's defaults), loads data, builds the model with
+/// `make_model(options)`, runs the requested mode (and the dense baseline with --compare), prints
+/// reports and the final accuracy line.
 template <class MakeModel>
-int main_with(int argc, char** argv, const char* description, MakeModel make_model,
+int main_with(int argc, char** argv, const char* description, Options o, MakeModel make_model,
               const std::function<void(CLI::App&)>& extra_flags = {}) {
   CLI::App app{description};
-  Options o;
   add_options(app, o);
   if (extra_flags) extra_flags(app);
   CLI11_PARSE(app, argc, argv);
@@ -343,6 +350,8 @@ int main_with(int argc, char** argv, const char* description, MakeModel make_mod
     std::cout << "train " << data.train.count << ", validation " << data.validation.count
               << ", test " << data.test.count << " images from " << o.data << "\n";
     auto model = make_model(o);
+    model->exclude(o.exclude);
+    if (!o.quiet) std::cout << "parameters:\n" << model->describe();
     std::vector<RunResult> runs;
     std::vector<std::string> modes = {o.mode};
     if (o.compare && o.mode != "dense") modes.insert(modes.begin(), "dense");

@@ -1,0 +1,30 @@
+// DSD on Fashion-MNIST with a LeNet-5 style CNN (2 conv + 2 max-pool + 3 FC) on oneDNN
+// primitives; the convolution and FC weights are pruned.
+//   fashion_cnn --mode dsd --epochs 4,4,4 --sparsity 0.5 --lr 0.03
+//   fashion_cnn --compare            (dense baseline and DSD side by side)
+#include <memory>
+
+#include "common/net.hpp"
+#include "common/trainer.hpp"
+
+int main(int argc, char** argv) {
+  std::vector<int> widths = {6, 16, 120, 84};
+  std::size_t batch = 64;
+  examples::Options defaults;
+  defaults.epochs = {4, 4, 4};
+  defaults.lr = 0.03;  // best validation accuracy of 0.01, 0.03, 0.1 (docs/results.md)
+  return examples::main_with(
+      argc, argv, "Dense-Sparse-Dense training of a LeNet-5 CNN on Fashion-MNIST (oneDNN)",
+      defaults,
+      [&](const examples::Options&) {
+        return std::make_unique<examples::Net>(
+            examples::lenet5(widths[0], widths[1], widths[2], widths[3]), batch, 1000);
+      },
+      [&](CLI::App& app) {
+        app.add_option("--widths", widths, "conv1,conv2 channels and fc1,fc2 sizes")
+            ->delimiter(',')
+            ->expected(4)
+            ->check(CLI::PositiveNumber);
+        app.add_option("--batch", batch, "mini-batch size")->check(CLI::PositiveNumber);
+      });
+}
