@@ -15,6 +15,8 @@ import tempfile
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+LABELS = {"dense": "dense baseline", "dsd": "DSD (Keepmax-Cut)", "random-cut": "DSD with Random-Cut",
+          "sparse-scratch": "sparse from scratch", "fused": "fused D+S"}
 MODES = [("dense", []), ("dsd", []), ("random-cut", []), ("sparse-scratch", []), ("fused", []),
          ("dsd", ["--rounds", "2"])]
 
@@ -56,7 +58,7 @@ def main():
         for mode, extra in MODES:
             if wanted is not None and (mode + (" x2" if extra else "")) not in wanted:
                 continue
-            label = mode + (" ×2 rounds" if extra else "")
+            label = LABELS[mode] + (", 2 rounds (S,R again at lr/10)" if extra else "")
             for seed in range(1, args.seeds + 1):
                 final, rows, cmd = run(args.exe, mode, extra, seed, args, tmp)
                 r = results.setdefault(label, {"final": [], "phases": {}, "secs": {}, "cmd": cmd})

@@ -156,6 +156,8 @@ class Net {
   /// Fraction of `data` classified correctly (in batches of the evaluation size; a last partial
   /// batch is padded and its padding ignored).
   double accuracy(const fashion::Split& data) {
+    DSD_REQUIRE(data.count > 0, invalid_argument,
+                "accuracy of an empty split (--validation and --train-limit must be > 0)");
     Pass& p = eval_;
     std::size_t correct = 0;
     std::vector<float> pad(eval_batch_ * fashion::Split::pixels, 0.0f);

@@ -172,6 +172,8 @@ struct RunResult {
 /// Trains `model` under `mode` and returns per-epoch rows and the final test accuracy.
 template <class Model>
 RunResult train(Model& model, const Data& data, const Options& o, const std::string& mode) {
+  DSD_REQUIRE(data.train.count >= model.batch(), invalid_argument, "only ", data.train.count,
+              " training images for a batch of ", model.batch());
   model.init(o.seed);
   using Opt = std::variant<dsd::MomentumSgd, dsd::Nesterov, dsd::Adam>;
   Opt opt =
