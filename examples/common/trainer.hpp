@@ -63,6 +63,7 @@ struct Options {
 };
 
 inline void add_options(CLI::App& app, Options& o) {
+  app.option_defaults()->always_capture_default();  // --help shows each example's defaults
   app.add_option("--mode", o.mode, "dense | dsd | random-cut | sparse-scratch | fused")
       ->check(CLI::IsMember({"dense", "dsd", "random-cut", "sparse-scratch", "fused"}));
   app.add_option("--epochs", o.epochs,
