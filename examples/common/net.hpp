@@ -17,6 +17,7 @@
 #include <sstream>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -246,6 +247,37 @@ class Net {
   dnnl::memory wrap(const dnnl::memory::desc& md, std::vector<float>& v) const {
     return {md, eng_, v.data()};
   }
+  // A reorder (layout change) of `from` into `to`.
+  static Call reorder(const dnnl::memory& from, const dnnl::memory& to) {
+    return {dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}}};
+  }
+
+  // The weight `name` (out x fan_in, prunable, Glorot) and bias `name.bias` (zeros) of a layer.
+  std::pair<Tensor*, Tensor*> weight_and_bias(Builder& b, const std::string& name, std::size_t out,
+                                              std::size_t fan_in, std::size_t fan_out) {
+    Tensor& w = tensor(b, name, out * fan_in, {out, fan_in}, true, glorot(fan_in, fan_out));
+    return {&w, &tensor(b, name + ".bias", out, {1, out}, false, zero)};
+  }
+
+  // The arguments of a layer computing dst = op(src, w) + bias, for its forward pass, its weight
+  // and bias gradients, and its input gradient.
+  struct WeightedArgs {
+    std::unordered_map<int, dnnl::memory> forward, weights_grad, input_grad;
+  };
+  WeightedArgs weighted_args(const Stage& s, Tensor& w, Tensor& bias,
+                             const dnnl::memory::desc& w_md, const dnnl::memory::desc& b_md) const {
+    const dnnl::memory wm = wrap(w_md, w.value);
+    return {{{DNNL_ARG_SRC, s.src},
+             {DNNL_ARG_WEIGHTS, wm},
+             {DNNL_ARG_BIAS, wrap(b_md, bias.value)},
+             {DNNL_ARG_DST, s.dst}},
+            {{DNNL_ARG_SRC, s.src},
+             {DNNL_ARG_DIFF_DST, s.ddst},
+             {DNNL_ARG_DIFF_WEIGHTS, wrap(w_md, w.grad)},
+             {DNNL_ARG_DIFF_BIAS, wrap(b_md, bias.grad)}},
+            {{DNNL_ARG_DIFF_DST, s.ddst}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, s.dsrc}}};
+  }
+
   dnnl::memory zeros(const dnnl::memory::desc& md) const {
     dnnl::memory m(md, eng_);
     std::fill_n(static_cast<float*>(m.get_data_handle()), md.get_size() / sizeof(float), 0.0f);
@@ -285,30 +317,21 @@ class Net {
     const auto out = static_cast<std::size_t>(l.out);
     const std::string name = "fc" + std::to_string(++b.fc);
     // oneDNN's "oi" (or "oihw" after a convolution) layout: one row of inputs per output.
-    Tensor& w = tensor(b, name, out * fan_in, {out, fan_in}, true, glorot(fan_in, out));
-    Tensor& bias = tensor(b, name + ".bias", out, {1, out}, false, zero);
+    const auto [w, bias] = weight_and_bias(b, name, out, fan_in, out);
     const auto src_md = plain(in), w_md = plain(w_dims), b_md = plain({l.out}),
                dst_md = plain({in[0], l.out});
     Stage s = begin(b, src_md, dst_md);
     const dnnl::inner_product_forward::primitive_desc fwd({b.prop, src_md, w_md, b_md, dst_md},
                                                           eng_);
-    s.forward.push_back({dnnl::inner_product_forward(fwd),
-                         {{DNNL_ARG_SRC, s.src},
-                          {DNNL_ARG_WEIGHTS, wrap(w_md, w.value)},
-                          {DNNL_ARG_BIAS, wrap(b_md, bias.value)},
-                          {DNNL_ARG_DST, s.dst}}});
+    const WeightedArgs args = weighted_args(s, *w, *bias, w_md, b_md);
+    s.forward.push_back({dnnl::inner_product_forward(fwd), args.forward});
     if (b.training) {
       s.backward.push_back(
           {dnnl::inner_product_backward_weights({{src_md, w_md, b_md, dst_md}, eng_, fwd}),
-           {{DNNL_ARG_SRC, s.src},
-            {DNNL_ARG_DIFF_DST, s.ddst},
-            {DNNL_ARG_DIFF_WEIGHTS, wrap(w_md, w.grad)},
-            {DNNL_ARG_DIFF_BIAS, wrap(b_md, bias.grad)}}});
+           args.weights_grad});
       s.backward_input.push_back(
           {dnnl::inner_product_backward_data({{src_md, w_md, dst_md}, eng_, fwd}),
-           {{DNNL_ARG_DIFF_DST, s.ddst},
-            {DNNL_ARG_WEIGHTS, wrap(w_md, w.value)},
-            {DNNL_ARG_DIFF_SRC, s.dsrc}}});
+           args.input_grad});
     }
     b.shape = {in[0], l.out};
     return s;
@@ -323,32 +346,23 @@ class Net {
     const auto out = static_cast<std::size_t>(l.out),
                fan_in = static_cast<std::size_t>(in[1] * l.kernel * l.kernel);
     const std::string name = "conv" + std::to_string(++b.conv);
-    Tensor& w = tensor(b, name, out * fan_in, {out, fan_in}, true,
-                       glorot(fan_in, out * static_cast<std::size_t>(l.kernel * l.kernel)));
-    Tensor& bias = tensor(b, name + ".bias", out, {1, out}, false, zero);
+    const auto [w, bias] =
+        weight_and_bias(b, name, out, fan_in, out * static_cast<std::size_t>(l.kernel * l.kernel));
     const auto src_md = plain(in), w_md = plain(w_dims), b_md = plain({l.out}),
                dst_md = plain(out_dims);
     Stage s = begin(b, src_md, dst_md);
     const auto algo = dnnl::algorithm::convolution_direct;
     const dnnl::convolution_forward::primitive_desc fwd(
         {b.prop, algo, src_md, w_md, b_md, dst_md, strides, pad, pad}, eng_);
-    s.forward.push_back({dnnl::convolution_forward(fwd),
-                         {{DNNL_ARG_SRC, s.src},
-                          {DNNL_ARG_WEIGHTS, wrap(w_md, w.value)},
-                          {DNNL_ARG_BIAS, wrap(b_md, bias.value)},
-                          {DNNL_ARG_DST, s.dst}}});
+    const WeightedArgs args = weighted_args(s, *w, *bias, w_md, b_md);
+    s.forward.push_back({dnnl::convolution_forward(fwd), args.forward});
     if (b.training) {
       s.backward.push_back({dnnl::convolution_backward_weights(
                                 {{algo, src_md, w_md, b_md, dst_md, strides, pad, pad}, eng_, fwd}),
-                            {{DNNL_ARG_SRC, s.src},
-                             {DNNL_ARG_DIFF_DST, s.ddst},
-                             {DNNL_ARG_DIFF_WEIGHTS, wrap(w_md, w.grad)},
-                             {DNNL_ARG_DIFF_BIAS, wrap(b_md, bias.grad)}}});
+                            args.weights_grad});
       s.backward_input.push_back({dnnl::convolution_backward_data(
                                       {{algo, src_md, w_md, dst_md, strides, pad, pad}, eng_, fwd}),
-                                  {{DNNL_ARG_DIFF_DST, s.ddst},
-                                   {DNNL_ARG_WEIGHTS, wrap(w_md, w.value)},
-                                   {DNNL_ARG_DIFF_SRC, s.dsrc}}});
+                                  args.input_grad});
     }
     b.shape = out_dims;
     return s;
@@ -423,17 +437,18 @@ class Net {
     // The stage's output is the last hidden state, N x H.
     Stage s = begin(b, src_md, last_md);
     const dnnl::memory x(x_md, eng_);
-    s.forward.push_back({dnnl::reorder(s.src, x), {{DNNL_ARG_FROM, s.src}, {DNNL_ARG_TO, x}}});
+    s.forward.push_back(reorder(s.src, x));
     const dnnl::lstm_forward::primitive_desc fwd(
         {b.prop, dir, x_md, last_md, last_md, wx_md, wh_md, b_md, seq_md, last_md, last_md}, eng_);
     const dnnl::memory h0 = zeros(last_md), c0 = zeros(last_md), seq(seq_md, eng_),
-                       cell(last_md, eng_);
+                       cell(last_md, eng_), wxm = wrap(wx_md, wx.value),
+                       whm = wrap(wh_md, wh.value);
     Call f{dnnl::lstm_forward(fwd),
            {{DNNL_ARG_SRC_LAYER, x},
             {DNNL_ARG_SRC_ITER, h0},
             {DNNL_ARG_SRC_ITER_C, c0},
-            {DNNL_ARG_WEIGHTS_LAYER, wrap(wx_md, wx.value)},
-            {DNNL_ARG_WEIGHTS_ITER, wrap(wh_md, wh.value)},
+            {DNNL_ARG_WEIGHTS_LAYER, wxm},
+            {DNNL_ARG_WEIGHTS_ITER, whm},
             {DNNL_ARG_BIAS, wrap(b_md, bias.value)},
             {DNNL_ARG_DST_LAYER, seq},
             {DNNL_ARG_DST_ITER, s.dst},
@@ -455,32 +470,24 @@ class Net {
       const dnnl::memory bx(bwd.weights_layer_desc(), eng_), bh(bwd.weights_iter_desc(), eng_);
       const dnnl::memory dx(x_md, eng_), dh0(last_md, eng_), dc0(last_md, eng_);
       const dnnl::memory dseq = zeros(seq_md), dcell = zeros(last_md);  // the loss uses h_T only
-      s.backward.push_back({dnnl::reorder(wrap(wx_md, wx.value), bx),
-                            {{DNNL_ARG_FROM, wrap(wx_md, wx.value)}, {DNNL_ARG_TO, bx}}});
-      s.backward.push_back({dnnl::reorder(wrap(wh_md, wh.value), bh),
-                            {{DNNL_ARG_FROM, wrap(wh_md, wh.value)}, {DNNL_ARG_TO, bh}}});
-      s.backward.push_back({dnnl::lstm_backward(bwd),
-                            {{DNNL_ARG_SRC_LAYER, x},
-                             {DNNL_ARG_SRC_ITER, h0},
-                             {DNNL_ARG_SRC_ITER_C, c0},
-                             {DNNL_ARG_DIFF_SRC_ITER, dh0},
-                             {DNNL_ARG_DIFF_SRC_ITER_C, dc0},
-                             {DNNL_ARG_WEIGHTS_LAYER, bx},
-                             {DNNL_ARG_WEIGHTS_ITER, bh},
-                             {DNNL_ARG_BIAS, wrap(b_md, bias.value)},
-                             {DNNL_ARG_DST_LAYER, seq},
-                             {DNNL_ARG_DST_ITER, s.dst},
-                             {DNNL_ARG_DST_ITER_C, cell},
-                             {DNNL_ARG_WORKSPACE, ws},
-                             {DNNL_ARG_DIFF_SRC_LAYER, dx},
-                             {DNNL_ARG_DIFF_WEIGHTS_LAYER, wrap(wx_md, wx.grad)},
-                             {DNNL_ARG_DIFF_WEIGHTS_ITER, wrap(wh_md, wh.grad)},
-                             {DNNL_ARG_DIFF_BIAS, wrap(b_md, bias.grad)},
-                             {DNNL_ARG_DIFF_DST_LAYER, dseq},
-                             {DNNL_ARG_DIFF_DST_ITER, s.ddst},
-                             {DNNL_ARG_DIFF_DST_ITER_C, dcell}}});
-      s.backward_input.push_back(
-          {dnnl::reorder(dx, s.dsrc), {{DNNL_ARG_FROM, dx}, {DNNL_ARG_TO, s.dsrc}}});
+      s.backward.push_back(reorder(wxm, bx));
+      s.backward.push_back(reorder(whm, bh));
+      // The forward pass's arguments (workspace included), its weights in backward's layout, and
+      // the gradients.
+      auto args = f.args;
+      args.insert_or_assign(DNNL_ARG_WEIGHTS_LAYER, bx);
+      args.insert_or_assign(DNNL_ARG_WEIGHTS_ITER, bh);
+      args.insert({{DNNL_ARG_DIFF_SRC_LAYER, dx},
+                   {DNNL_ARG_DIFF_SRC_ITER, dh0},
+                   {DNNL_ARG_DIFF_SRC_ITER_C, dc0},
+                   {DNNL_ARG_DIFF_WEIGHTS_LAYER, wrap(wx_md, wx.grad)},
+                   {DNNL_ARG_DIFF_WEIGHTS_ITER, wrap(wh_md, wh.grad)},
+                   {DNNL_ARG_DIFF_BIAS, wrap(b_md, bias.grad)},
+                   {DNNL_ARG_DIFF_DST_LAYER, dseq},
+                   {DNNL_ARG_DIFF_DST_ITER, s.ddst},
+                   {DNNL_ARG_DIFF_DST_ITER_C, dcell}});
+      s.backward.push_back({dnnl::lstm_backward(bwd), std::move(args)});
+      s.backward_input.push_back(reorder(dx, s.dsrc));
       // oneDNN's RNN backward accumulates into the weight gradients.
       s.before_backward = [&wx, &wh, &bias] {
         for (auto* g : {&wx.grad, &wh.grad, &bias.grad}) std::fill(g->begin(), g->end(), 0.0f);
