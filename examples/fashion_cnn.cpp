@@ -9,22 +9,20 @@
 
 int main(int argc, char** argv) {
   std::vector<int> widths = {6, 16, 120, 84};
-  std::size_t batch = 64;
   examples::Options defaults;
   defaults.epochs = {4, 4, 4};
   defaults.lr = 0.03;  // best validation accuracy of 0.01, 0.03, 0.1 (docs/results.md)
   return examples::main_with(
       argc, argv, "Dense-Sparse-Dense training of a LeNet-5 CNN on Fashion-MNIST (oneDNN)",
       defaults,
-      [&](const examples::Options&) {
+      [&](const examples::Options& o) {
         return std::make_unique<examples::Net>(
-            examples::lenet5(widths[0], widths[1], widths[2], widths[3]), batch, 1000);
+            examples::lenet5(widths[0], widths[1], widths[2], widths[3]), o.batch, 1000);
       },
       [&](CLI::App& app) {
         app.add_option("--widths", widths, "conv1,conv2 channels and fc1,fc2 sizes")
             ->delimiter(',')
             ->expected(4)
             ->check(CLI::PositiveNumber);
-        app.add_option("--batch", batch, "mini-batch size")->check(CLI::PositiveNumber);
       });
 }

@@ -10,7 +10,6 @@
 
 int main(int argc, char** argv) {
   int hidden = 128;
-  std::size_t batch = 64;
   examples::Options defaults;
   defaults.epochs = {3, 3, 3};
   defaults.lr = 0.1;  // best validation accuracy of 0.01, 0.03, 0.1 (docs/results.md)
@@ -18,11 +17,10 @@ int main(int argc, char** argv) {
   return examples::main_with(
       argc, argv, "Dense-Sparse-Dense training of a row-reading LSTM on Fashion-MNIST (oneDNN)",
       defaults,
-      [&](const examples::Options&) {
-        return std::make_unique<examples::Net>(examples::row_lstm(hidden), batch, 1000);
+      [&](const examples::Options& o) {
+        return std::make_unique<examples::Net>(examples::row_lstm(hidden), o.batch, 1000);
       },
       [&](CLI::App& app) {
         app.add_option("--hidden", hidden, "LSTM hidden size")->check(CLI::Range(1, 4096));
-        app.add_option("--batch", batch, "mini-batch size")->check(CLI::PositiveNumber);
       });
 }

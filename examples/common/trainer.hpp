@@ -46,6 +46,7 @@ struct Options {
   double lr = 0.01;
   double weight_decay = 1e-4;
   std::uint64_t seed = 1;
+  std::size_t batch = 64;
   std::vector<std::string> exclude;
   int threads = 0;
   std::string csv;
@@ -86,6 +87,7 @@ inline void add_options(CLI::App& app, Options& o) {
   app.add_option("--weight-decay", o.weight_decay, "L2 weight decay")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--seed", o.seed, "seed of initialisation, shuffling and Random-Cut");
+  app.add_option("--batch", o.batch, "mini-batch size")->check(CLI::PositiveNumber);
   app.add_option("--exclude", o.exclude,
                  "parameters never pruned, e.g. lstm.input,fc1 (\"\" prunes every weight)")
       ->delimiter(',');
@@ -198,21 +200,20 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
   const std::vector<dsd::PhasePlan> plan = schedule.plan();
   const auto save = [&](dsd::Position at, std::size_t batch,
                         const std::string& rng_before_shuffle) {
-    dsd::io::save_checkpoint(
-        o.checkpoint, model.all(),
-        {{"mode", mode},
-         {"seed", std::to_string(o.seed)},
-         {"phase_index", std::to_string(at.phase_index)},
-         {"epoch", std::to_string(at.epoch)},
-         {"batch", std::to_string(batch)},
-         {"rng", rng_before_shuffle},
-         {"policy",
-          std::string(mode == "random-cut" ? dsd::RandomCut::name : dsd::KeepmaxCut::name)},
-         // Informational: round and lr of the phase to continue in.
-         {"round",
-          std::to_string(plan[std::min<std::size_t>(at.phase_index, plan.size() - 1)].round)},
-         {"lr", std::to_string(plan[std::min<std::size_t>(at.phase_index, plan.size() - 1)].lr)},
-         {"optimizer", o.optimizer}});
+    const dsd::PhasePlan& next = plan[std::min<std::size_t>(at.phase_index, plan.size() - 1)];
+    dsd::io::save_checkpoint(o.checkpoint, model.all(),
+                             {{"mode", mode},
+                              {"seed", std::to_string(o.seed)},
+                              {"phase_index", std::to_string(at.phase_index)},
+                              {"epoch", std::to_string(at.epoch)},
+                              {"batch", std::to_string(batch)},
+                              {"rng", rng_before_shuffle},
+                              {"policy", std::string(mode == "random-cut" ? dsd::RandomCut::name
+                                                                          : dsd::KeepmaxCut::name)},
+                              // Informational: round and lr of the phase to continue in.
+                              {"round", std::to_string(next.round)},
+                              {"lr", std::to_string(next.lr)},
+                              {"optimizer", o.optimizer}});
   };
   dsd::Position start{};
   std::size_t resume_batch = 0;
