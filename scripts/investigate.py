@@ -8,16 +8,14 @@ its baseline. Writes a markdown section (--out).
 usage: scripts/investigate.py [--exe build/release/examples/fashion_mlp] [--seeds 3] [--out FILE]
                               [--lr 0.01] [--epochs 4,4,4] [--candidates 0,1,3] [-- model flags]"""
 import argparse
-import csv
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
 import machine
-from results import fmt
+from results import fmt, run_example
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 
@@ -37,12 +35,9 @@ CANDIDATES = [
 
 
 def run(exe, flags, seed, threads, tmp):
-    out = os.path.join(tmp, "run.csv")
-    cmd = [exe, "--seed", str(seed), "--threads", str(threads), "--quiet"] + flags + ["--csv", out]
-    res = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    test = float(res.stdout.strip().splitlines()[-1].split(":")[1])
-    with open(out) as f:
-        rows = list(csv.DictReader(f))
+    """Final validation and test accuracy of one run."""
+    cmd = [exe, "--seed", str(seed), "--threads", str(threads), "--quiet"] + flags
+    test, rows = run_example(cmd, os.path.join(tmp, "run.csv"))
     return float(rows[-1]["validation_accuracy"]), test
 
 

@@ -21,15 +21,20 @@ MODES = [("dense", []), ("dsd", []), ("random-cut", []), ("sparse-scratch", []),
          ("dsd", ["--rounds", "2"])]
 
 
-def run(exe, mode, extra, seed, args, tmp):
-    out = os.path.join(tmp, f"{mode}-{seed}-{len(extra)}.csv")
-    cmd = [exe, "--mode", mode, "--seed", str(seed), "--epochs", args.epochs, "--sparsity", str(args.sparsity),
-           "--lr", str(args.lr), "--threads", str(args.threads), "--quiet"] + args.model + extra + ["--csv", out]
-    res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+def run_example(cmd, csv_path):
+    """Runs an example's command line with --csv csv_path; returns the number on its last line
+    (`final test accuracy: 0.XXXX`) and the CSV's rows."""
+    res = subprocess.run(cmd + ["--csv", csv_path], capture_output=True, text=True, check=True)
     final = float(res.stdout.strip().splitlines()[-1].split(":")[1])
-    with open(out) as f:
-        rows = list(csv.DictReader(f))
-    shown = cmd[:-2 - len(args.model) - len(extra)] + args.model  # without --csv and the mode's extras
+    with open(csv_path) as f:
+        return final, list(csv.DictReader(f))
+
+
+def run(exe, mode, extra, seed, args, tmp):
+    cmd = [exe, "--mode", mode, "--seed", str(seed), "--epochs", args.epochs, "--sparsity", str(args.sparsity),
+           "--lr", str(args.lr), "--threads", str(args.threads), "--quiet"] + args.model + extra
+    final, rows = run_example(cmd, os.path.join(tmp, f"{mode}-{seed}-{len(extra)}.csv"))
+    shown = cmd[:len(cmd) - len(args.model) - len(extra)] + args.model  # without the mode's extras
     return final, rows, " ".join(os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in shown)
 
 
