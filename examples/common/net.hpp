@@ -161,13 +161,12 @@ class Net {
                 "accuracy of an empty split (--validation and --train-limit must be > 0)");
     Pass& p = eval_;
     std::size_t correct = 0;
-    std::vector<float> pad(eval_batch_ * fashion::Split::pixels, 0.0f);
     for (std::size_t start = 0; start < data.count; start += eval_batch_) {
       const std::size_t n = std::min(eval_batch_, data.count - start);
       const float* x = data.images.data() + start * fashion::Split::pixels;
       if (n < eval_batch_) {
-        std::copy(x, x + n * fashion::Split::pixels, pad.begin());
-        x = pad.data();
+        std::copy(x, x + n * fashion::Split::pixels, pad_.begin());
+        x = pad_.data();
       }
       forward(p, x);
       const auto* z = static_cast<const float*>(p.stages.back().dst.get_data_handle());
@@ -527,6 +526,8 @@ class Net {
   std::vector<Tensor*> order_;                    // the tensor behind each of params_
   std::size_t prunable_ = 0;
   Pass train_, eval_;
+  // A last partial evaluation batch, padded (the padding rows are never read back).
+  std::vector<float> pad_ = std::vector<float>(eval_batch_ * fashion::Split::pixels);
 };
 
 /// LeNet-300-100 style MLP: 784 -> hidden... -> 10, ReLU between layers.
