@@ -2,10 +2,14 @@
 """Cross-checks a dsd checkpoint with readers that are not ours: the JSON header through
 json + struct, and, when installed, the `safetensors` package (pip install safetensors numpy).
 Checks each pruned weight is 0 exactly where its bit-packed mask bit is 0.
-Usage: safetensors_interop.py FILE. Exit 77 (skipped) without numpy."""
+Usage: safetensors_interop.py FILE. Exit 77 (skipped) without numpy, unless the environment
+sets DSD_REQUIRE_SAFETENSORS=1 (scripts/test.sh does): then a missing reader is a failure."""
 import json
+import os
 import struct
 import sys
+
+required = os.environ.get("DSD_REQUIRE_SAFETENSORS") == "1"
 
 path = sys.argv[1]
 with open(path, "rb") as f:
@@ -19,6 +23,8 @@ assert 8 + n + end == len(raw), "data section must end the file"
 try:
     import numpy as np
 except ImportError:
+    if required:
+        sys.exit("numpy is required (DSD_REQUIRE_SAFETENSORS=1) but not installed")
     print("numpy not installed: header checked only")
     sys.exit(77)
 try:
@@ -26,6 +32,8 @@ try:
     tensors = load_file(path)
     reader = "safetensors"
 except ImportError:
+    if required:
+        sys.exit("safetensors is required (DSD_REQUIRE_SAFETENSORS=1) but not installed")
     dt = {"F32": np.float32, "F64": np.float64, "U8": np.uint8}
     base = 8 + n
     tensors = {k: np.frombuffer(raw[base + v["data_offsets"][0]:base + v["data_offsets"][1]], dtype=dt[v["dtype"]])
