@@ -27,7 +27,8 @@ dsd_ensure_packages() {
 # Makes a virtual environment at $1 on Debian's python3 (seeing its numpy) with PyPI's
 # `safetensors` in it, unless one is there already; prints the interpreter's path.
 dsd_python_reader() {
-  local venv="$1"
+  local venv
+  venv=$(realpath -m "$1")  # absolute: CMake rejects a relative Python3_EXECUTABLE
   if ! "$venv/bin/python3" -c 'import numpy, safetensors' 2>/dev/null; then
     /usr/bin/python3 -m venv --system-site-packages "$venv" >&2
     "$venv/bin/python3" -m pip install -q --disable-pip-version-check safetensors >&2

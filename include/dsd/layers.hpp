@@ -13,10 +13,31 @@
 
 namespace dsd {
 
+/// Where a wrapped parameter's weights live.
+template <masked_parameter L>
+inline constexpr memory_space layer_space_v =
+    memory_space_v<typename std::remove_cvref_t<L>::tensor_type>;
+
+namespace detail {
+template <class... L>
+constexpr bool one_space() {
+  if constexpr (sizeof...(L) == 0) {
+    return true;
+  } else {
+    constexpr memory_space spaces[] = {layer_space_v<L>...};
+    for (const memory_space s : spaces)
+      if (s != spaces[0]) return false;
+    return true;
+  }
+}
+}  // namespace detail
+
 /// Groups wrapped parameters of possibly different types, by reference, for the phase loop,
-/// global thresholds and sensitivity analysis.
+/// global thresholds and sensitivity analysis. All must live in one memory space.
 template <masked_parameter... L>
 [[nodiscard]] constexpr std::tuple<L&...> layers(L&... l) noexcept {
+  static_assert(detail::one_space<L...>(), "dsd: a layer collection cannot mix host and device layers; keep one "
+                "collection per memory space");
   return std::tuple<L&...>(l...);
 }
 
@@ -67,5 +88,26 @@ struct collection_scalar<C> {
 };
 template <class C>
 using collection_scalar_t = typename collection_scalar<std::remove_cvref_t<C>>::type;
+
+/// Memory space of a collection's layers (host for an empty tuple).
+template <class C>
+struct collection_space;
+template <class... L>
+struct collection_space<std::tuple<L...>> {
+  static_assert(detail::one_space<L...>(), "dsd: a layer collection cannot mix host and device layers");
+  static constexpr memory_space value = [] {
+    if constexpr (sizeof...(L) == 0)
+      return memory_space::host;
+    else
+      return std::get<0>(std::tuple{layer_space_v<L>...});
+  }();
+};
+template <class C>
+requires std::ranges::range<C>
+struct collection_space<C> {
+  static constexpr memory_space value = layer_space_v<std::ranges::range_reference_t<C>>;
+};
+template <class C>
+inline constexpr memory_space collection_space_v = collection_space<std::remove_cvref_t<C>>::value;
 
 }  // namespace dsd

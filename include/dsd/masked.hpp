@@ -26,12 +26,29 @@ struct LayerStats {
   std::size_t changed = 0;  ///< mask entries flipped by the last prune or re-dense (phase reports)
 };
 
+/// The mask a `Masked<T>` keeps unless told otherwise: `BitMask` for host tensors. A backend
+/// specialises it for its tensors (the CUDA backend: `cuda::DeviceBitMask`, same bit layout).
+template <class T>
+struct default_mask {
+  using type = BitMask;
+};
+template <class T>
+using default_mask_t = typename default_mask<std::remove_cvref_t<T>>::type;
+
 /// A parameter of the user's trainer, wrapped for DSD. The weights stay in the user's storage:
 /// `Masked` holds a pointer to an owning tensor (vector, Eigen matrix) or a copy of a view (span,
 /// Eigen::Map, raw_tensor), never a copy of the data. Copying a `Masked` copies the mask and the
 /// optimizer state and shares the weights.
-template <parameter_tensor T, mask_storage Mask = BitMask>
+///
+/// This is the host implementation; the CUDA backend specialises `Masked<cuda::device_tensor<S>>`
+/// with the same interface and device kernels.
+template <parameter_tensor T, class Mask = default_mask_t<T>>
 class Masked {
+  static_assert(memory_space_v<T> == memory_space::host,
+                "dsd: Masked of a device tensor needs its backend header, e.g. "
+                "<dsd/backend/cuda/masked.cuh> for dsd::cuda::device_tensor");
+  static_assert(mask_storage<Mask>, "dsd: Masked's mask type must model dsd::mask_storage");
+
  public:
   using tensor_type = T;
   using mask_type = Mask;

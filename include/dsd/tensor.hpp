@@ -4,8 +4,13 @@
 ///
 /// A parameter tensor is contiguous storage of `float` or `double`. dsd reads and writes it in
 /// place through `tensor_traits<T>`; it never copies the user's weights. To plug in a new type,
-/// specialise `dsd::tensor_traits` with `scalar_type`, `data`, `size` and (optionally) `shape`
-/// and `is_view`; see `dsd/adapters/eigen.hpp` for an example.
+/// specialise `dsd::tensor_traits` with `scalar_type`, `data`, `size` and (optionally) `shape`,
+/// `is_view` and `space`; see `dsd/adapters/eigen.hpp` for an example.
+///
+/// A tensor also says where its elements live (`memory_space`): host memory unless its traits
+/// declare `static constexpr memory_space space = memory_space::cuda` (`dsd::cuda::device_tensor`
+/// does). Code that reads elements on the host (`as_span`, the CPU kernels) refuses device tensors
+/// at compile time; `Masked` picks its mask and kernels by the space.
 
 #include <concepts>
 #include <cstddef>
@@ -25,11 +30,18 @@ struct Shape {
   friend constexpr bool operator==(Shape, Shape) = default;
 };
 
+/// Where a tensor's elements live.
+enum class memory_space {
+  host,  ///< ordinary CPU memory
+  cuda,  ///< CUDA device memory (the `dsd::cuda` backend)
+};
+
 /// Customisation point: specialise for a type to make it a `parameter_tensor`.
 /// Required members: `using scalar_type`, `static scalar_type* data(T&)`,
 /// `static const scalar_type* data(const T&)`, `static std::size_t size(const T&)`.
-/// Optional: `static Shape shape(const T&)` (default: one run of `size` elements) and
-/// `static constexpr bool is_view` (true when copying the object does not copy the data).
+/// Optional: `static Shape shape(const T&)` (default: one run of `size` elements),
+/// `static constexpr bool is_view` (true when copying the object does not copy the data) and
+/// `static constexpr memory_space space` (default: host).
 template <class T>
 struct tensor_traits;
 
@@ -108,15 +120,39 @@ inline constexpr bool is_view_v = [] {
     return false;
 }();
 
-/// Mutable span over a parameter tensor's elements.
+/// Where the elements of `T` live: host memory unless its traits say otherwise.
+template <class T>
+inline constexpr memory_space memory_space_v = [] {
+  if constexpr (requires { detail::traits_of<T>::space; })
+    return memory_space{detail::traits_of<T>::space};
+  else
+    return memory_space::host;
+}();
+
+/// A parameter tensor in host memory: what the CPU kernels read and write.
+template <class T>
+concept host_tensor = parameter_tensor<T> && memory_space_v<T> == memory_space::host;
+
+namespace detail {
+template <class T>
+constexpr void require_host_memory() {
+  static_assert(memory_space_v<T> == memory_space::host,
+                "dsd: this call reads the tensor's elements on the host, but they live in device "
+                "memory; use the dsd::cuda backend's calls (dsd/backend/cuda/) for device tensors");
+}
+}  // namespace detail
+
+/// Mutable span over a host tensor's elements.
 template <parameter_tensor T>
 [[nodiscard]] std::span<scalar_t<T>> as_span(T& t) noexcept {
+  detail::require_host_memory<T>();
   return {detail::traits_of<T>::data(t), detail::traits_of<T>::size(t)};
 }
 
-/// Read-only span over any readable tensor's elements.
+/// Read-only span over a host tensor's elements.
 template <readable_tensor T>
 [[nodiscard]] std::span<const scalar_t<T>> as_const_span(const T& t) noexcept {
+  detail::require_host_memory<T>();
   return {detail::traits_of<T>::data(t), detail::traits_of<T>::size(t)};
 }
 

@@ -9,13 +9,16 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "dsd/error.hpp"
 #include "dsd/io/safetensors.hpp"
 #include "dsd/layers.hpp"
+#include "dsd/snapshot.hpp"
 
 namespace dsd::io {
 
@@ -51,21 +54,33 @@ void save_checkpoint(const std::filesystem::path& path, C&& layers,
   }
   w.metadata("dsd.format", "dsd-checkpoint");
   w.metadata("dsd.version", std::to_string(checkpoint_version));
+  std::vector<std::shared_ptr<const void>> staged;  // host copies of device layers, until write()
   for_each_layer(layers, [&](auto& l, std::size_t) {
-    using S = typename std::remove_cvref_t<decltype(l)>::scalar_type;
+    using L = std::remove_cvref_t<decltype(l)>;
+    using S = typename L::scalar_type;
     DSD_REQUIRE(!l.name().empty(), invalid_argument, "cannot checkpoint a layer without a name");
     DSD_REQUIRE(names.insert(l.name()).second, invalid_argument, "two layers are named \"",
                 l.name(), "\"");
-    const Shape s = l.shape();
-    w.add<S>(l.name(), {s.outer, s.inner}, l.weights());
-    masks.push_back(detail::pack_mask(l.mask()));
-    w.add<std::uint8_t>(l.name() + ".__mask__", {masks.back().size()}, masks.back());
-    if (!l.state().first.empty()) w.add<S>(l.name() + ".__state1__", {l.size()}, l.state().first);
-    if (!l.state().second.empty()) w.add<S>(l.name() + ".__state2__", {l.size()}, l.state().second);
-    char threshold[32];
-    std::snprintf(threshold, sizeof threshold, "%a", l.threshold());  // hex float: exact round trip
-    w.metadata(detail::key(l.name(), "threshold"), threshold);
-    w.metadata(detail::key(l.name(), "step"), std::to_string(l.state().step));
+    const auto add = [&](std::span<const S> weights, const auto& mask, const OptimizerState<S>& st,
+                         double thr) {
+      const Shape s = l.shape();
+      w.add<S>(l.name(), {s.outer, s.inner}, weights);
+      masks.push_back(detail::pack_mask(mask));
+      w.add<std::uint8_t>(l.name() + ".__mask__", {masks.back().size()}, masks.back());
+      if (!st.first.empty()) w.add<S>(l.name() + ".__state1__", {l.size()}, st.first);
+      if (!st.second.empty()) w.add<S>(l.name() + ".__state2__", {l.size()}, st.second);
+      char threshold[32];
+      std::snprintf(threshold, sizeof threshold, "%a", thr);  // hex float: exact round trip
+      w.metadata(detail::key(l.name(), "threshold"), threshold);
+      w.metadata(detail::key(l.name(), "step"), std::to_string(st.step));
+    };
+    if constexpr (layer_space_v<L> == memory_space::host) {
+      add(l.weights(), l.mask(), l.state(), l.threshold());
+    } else {  // device layers: one download each, the same bytes as a host layer would write
+      auto snap = std::make_shared<const snapshot_t<L>>(snapshot(l));
+      staged.push_back(snap);
+      add(snap->weights, snap->mask, snap->state, snap->threshold);
+    }
   });
   w.write(path);
 }
@@ -100,7 +115,7 @@ std::map<std::string, std::string> load_checkpoint(const File& f, C&& layers) {
     if (l.size() % 8 != 0)
       DSD_REQUIRE((packed.back() >> (l.size() % 8)) == 0, io, "\"", f.path(), "\": mask of \"",
                   name, "\" has bits set past its ", l.size(), " entries");
-    typename L::mask_type mask(l.size(), false);
+    snapshot_mask_t<L> mask(l.size(), false);
     mask.assign([&](std::size_t i) { return ((packed[i / 8] >> (i % 8)) & 1u) != 0; });
     OptimizerState<S> state;
     for (auto [suffix, buf] :
@@ -118,9 +133,7 @@ std::map<std::string, std::string> load_checkpoint(const File& f, C&& layers) {
     const double threshold = std::strtod(f.meta(detail::key(name, "threshold")).c_str(), nullptr);
     commit.push_back([&l, w = std::move(weights), m = std::move(mask), st = std::move(state),
                       threshold]() mutable {
-      std::copy(w.begin(), w.end(), l.weights().begin());
-      l.set_mask(std::move(m), threshold);
-      l.state() = std::move(st);
+      restore(l, snapshot_t<L>{std::move(w), std::move(m), std::move(st), threshold});
     });
   });
   for (auto& c : commit) c();

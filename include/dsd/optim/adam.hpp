@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "dsd/optim/optimizer.hpp"
+#include "dsd/optim/rules.hpp"
 
 namespace dsd {
 
@@ -23,20 +24,9 @@ void adam_step(L& layer, const G& grad, double lr, double beta1, double beta2, d
   S* m = state_buffer(layer.state().first, layer.size());
   S* v = state_buffer(layer.state().second, layer.size());
   const auto t = static_cast<double>(++layer.state().step);
-  const S b1 = static_cast<S>(beta1), b2 = static_cast<S>(beta2);
-  const S step = static_cast<S>(lr / (1.0 - std::pow(beta1, t)));
-  const S inv_sqrt_c2 = static_cast<S>(1.0 / std::sqrt(1.0 - std::pow(beta2, t)));
-  const S e = static_cast<S>(eps), wd = static_cast<S>(weight_decay);
-  const S decay = static_cast<S>(1.0 - lr * weight_decay);
+  const AdamScalars<S> c = adam_scalars<S>(lr, beta1, beta2, eps, weight_decay, t);
   for_each_masked(layer.mask(), [=](std::size_t i, bool keep) {
-    const S gi = Decoupled ? g[i] : g[i] + wd * w[i];
-    const S mi = b1 * m[i] + (S{1} - b1) * gi;
-    const S vi = b2 * v[i] + (S{1} - b2) * gi * gi;
-    const S base = Decoupled ? w[i] * decay : w[i];
-    const S wi = base - step * mi / (std::sqrt(vi) * inv_sqrt_c2 + e);
-    m[i] = select_kept(keep, mi);
-    v[i] = select_kept(keep, vi);
-    w[i] = select_kept(keep, wi);
+    adam_rule<Decoupled>(keep, w[i], g[i], m[i], v[i], c);
   });
 }
 }  // namespace detail

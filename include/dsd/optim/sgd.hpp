@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "dsd/optim/optimizer.hpp"
+#include "dsd/optim/rules.hpp"
 
 namespace dsd {
 
@@ -22,8 +23,7 @@ struct Sgd {
     S* w = layer.weights().data();
     const S a = static_cast<S>(lr), wd = static_cast<S>(weight_decay);
     detail::for_each_masked(layer.mask(), [=](std::size_t i, bool keep) {
-      const S next = w[i] - a * (g[i] + wd * w[i]);
-      w[i] = detail::select_kept(keep, next);
+      w[i] = detail::kept_or_zero(keep, detail::sgd_rule(w[i], g[i], a, wd));
     });
   }
 };
@@ -42,11 +42,7 @@ void momentum_step(L& layer, const G& grad, double lr, double momentum, double w
   ++layer.state().step;
   const S a = static_cast<S>(lr), mu = static_cast<S>(momentum), wd = static_cast<S>(weight_decay);
   for_each_masked(layer.mask(), [=](std::size_t i, bool keep) {
-    const S gi = g[i] + wd * w[i];
-    const S vi = mu * v[i] + gi;
-    const S wi = w[i] - a * (Nesterov ? gi + mu * vi : vi);
-    v[i] = select_kept(keep, vi);
-    w[i] = select_kept(keep, wi);
+    momentum_rule<Nesterov>(keep, w[i], g[i], v[i], a, mu, wd);
   });
 }
 }  // namespace detail

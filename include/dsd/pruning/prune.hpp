@@ -16,14 +16,19 @@
 namespace dsd {
 
 namespace detail {
+/// The error for a NaN/Inf weight met at prune time (shared by the CPU and GPU backends).
+[[noreturn]] inline void throw_non_finite(std::string_view layer, double value, std::size_t index) {
+  throw_error(errc::non_finite, "layer \"", layer, "\" has a non-finite weight (", value,
+              ") at index ", index, "; cannot prune it by magnitude");
+}
+
 template <class S>
 void require_finite(std::span<const S> w, std::string_view layer) {
   bool finite = true;  // a branch-free reduction the compiler vectorises
   for (std::size_t i = 0; i < w.size(); ++i) finite &= std::isfinite(w[i]);
   if (finite) return;
   for (std::size_t i = 0; i < w.size(); ++i)
-    DSD_REQUIRE(std::isfinite(w[i]), non_finite, "layer \"", layer, "\" has a non-finite weight (",
-                w[i], ") at index ", i, "; cannot prune it by magnitude");
+    if (!std::isfinite(w[i])) throw_non_finite(layer, w[i], i);
 }
 }  // namespace detail
 

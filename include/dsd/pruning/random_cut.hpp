@@ -24,7 +24,7 @@ struct RandomCut {
   S build_mask(std::span<const S> w, std::size_t prune, M& mask, const PruneInfo& info = {}) const {
     const std::uint64_t stream = detail::fnv1a(info.name);
     prune_lowest(w.size(), prune, mask, [&](std::size_t i) {
-      return static_cast<double>(detail::counter_random(seed, stream, i) >> 11) * 0x1p-53;
+      return static_cast<double>(detail::random_cut_key(seed, stream, i)) * 0x1p-53;
     });
     return S{0};  // a random cut has no magnitude threshold
   }

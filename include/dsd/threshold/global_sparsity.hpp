@@ -24,6 +24,15 @@ struct GlobalSparsity {
 
   template <layer_collection C>
   [[nodiscard]] std::vector<std::size_t> prune_counts(C& layers) const {
+    if constexpr (collection_space_v<C> != memory_space::host)
+      return global_prune_counts(layers, *this);  // the backend's select, found by ADL
+    else
+      return host_prune_counts(layers);
+  }
+
+ private:
+  template <layer_collection C>
+  [[nodiscard]] std::vector<std::size_t> host_prune_counts(C& layers) const {
     using S = collection_scalar_t<C>;
     using K = detail::key_type<S>;
     std::vector<std::span<const S>> spans;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <exception>
 #include <functional>
 #include <ostream>
 #include <span>
@@ -15,6 +16,7 @@
 #include "dsd/layers.hpp"
 #include "dsd/pruning/keepmax_cut.hpp"
 #include "dsd/pruning/prune.hpp"
+#include "dsd/snapshot.hpp"
 #include "dsd/threshold/layer_sparsity.hpp"
 
 namespace dsd {
@@ -73,16 +75,26 @@ SensitivityTable sensitivity_analysis(C&& layers, std::span<const double> sparsi
   }
   SensitivityTable table{static_cast<double>(evaluate()), {}};
   for_each_layer(layers, [&](auto& layer, std::size_t) {
-    const auto saved = layer;  // mask, state and threshold (weights are shared, copied below)
-    const auto w = layer.weights();
-    const std::vector<typename std::remove_cvref_t<decltype(layer)>::scalar_type> weights(w.begin(),
-                                                                                          w.end());
+    // Weights, mask, state and threshold; put back after each probe, and on every exit path (an
+    // exception from evaluate() or the policy leaves the layer as it was).
+    const auto saved = snapshot(layer);
+    struct Restore {
+      std::remove_reference_t<decltype(layer)>& l;
+      const decltype(saved)& s;
+      int pending = std::uncaught_exceptions();
+      ~Restore() {
+        if (std::uncaught_exceptions() == pending) return;  // the loop restored already
+        try {
+          restore(l, s);
+        } catch (...) {  // the exception in flight is the one to report
+        }
+      }
+    } guard{layer, saved};
     for (double s : sparsities) {
       prune(layer, s, policy);
       table.points.push_back({layer.name(), s, static_cast<double>(evaluate())});
-      std::copy(weights.begin(), weights.end(), w.begin());
+      restore(layer, saved);
     }
-    layer = saved;
   });
   return table;
 }

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Builds the GPU tests and benchmarks here (no GPU needed) for a Hopper card (sm_90) and gathers
+# them with the shared libraries a bare GPU machine may lack into build/gpu-carry, for
+# `scripts/gpu_check.sh build/gpu-carry` there. Usage: scripts/gpu_prebuild.sh [cuda-archs]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/deps.sh
+dsd_ensure_packages "${dsd_packages[@]}"
+cmake -S . -B build/gpu -DCMAKE_BUILD_TYPE=Release -DDSD_BUILD_TESTS=ON -DDSD_BUILD_BENCH=ON \
+      -DDSD_BUILD_EXAMPLES=OFF -DDSD_BUILD_CUDA=ON -DDSD_WERROR=ON \
+      -DCMAKE_CUDA_ARCHITECTURES="${1:-90}" >/dev/null
+cmake --build build/gpu -j "$(dsd_jobs)" --target test_cuda dsd_bench_cuda
+rm -rf build/gpu-carry && mkdir -p build/gpu-carry
+cp build/gpu/tests/cuda/test_cuda build/gpu/bench/dsd_bench_cuda build/gpu-carry/
+for lib in libbenchmark.so.1debian libcudart.so.13 libgomp.so.1; do
+  path=$(ldd build/gpu-carry/dsd_bench_cuda build/gpu-carry/test_cuda | awk -v l="$lib" '$1 == l {print $3; exit}')
+  [ -n "$path" ] && cp -L "$path" build/gpu-carry/
+done
+ls -la build/gpu-carry
