@@ -11,6 +11,7 @@
 
 #include <dsd/backend/cuda.cuh>
 #include <dsd/dsd.hpp>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -211,65 +212,68 @@ struct FcShape {
 // LeNet-300-100's first layer and VGG-16's fc6 / fc7 (outputs x inputs).
 constexpr FcShape fc_shapes[] = {{"lenet_fc1", 300, 784}, {"vgg_fc6", 4096, 25088}, {"vgg_fc7", 4096, 4096}};
 
-/// Forward product of a pruned FC layer: cuSPARSE SpMM (args: shape, sparsity %, batch) against
-/// cuBLAS GEMM on the dense weights (sparsity 0) in the same binary.
-void BM_FcForward(benchmark::State& state) {
-  const FcShape& shape = fc_shapes[state.range(0)];
-  const double sparsity = static_cast<double>(state.range(1)) / 100.0;
-  const auto batch = static_cast<std::size_t>(state.range(2));
-  auto w = random_buffer(shape.out * shape.in, 5);
-  auto x = random_buffer(batch * shape.in, 6);
-  dsd::cuda::DeviceBuffer<float> y(batch * shape.out);
-  dsd::cuda::DeviceMasked<float> layer(dsd::cuda::device_tensor<float>{w.data(), shape.out * shape.in,
-                                                                        {shape.out, shape.in}},
-                                       shape.name);
-  state.SetLabel(std::string(shape.name) + (sparsity == 0 ? " cublas" : " cusparse"));
-  const double flops = 2.0 * double(shape.out) * double(shape.in) * double(batch) * (1 - sparsity);
-  if (sparsity == 0) {
-    dsd::cuda::CublasHandle cublas;
-    const float one = 1, zero = 0;
-    time_loop(state, [&] {
-      DSD_CUBLAS_CHECK(cublasSgemm(cublas.get(), CUBLAS_OP_T, CUBLAS_OP_N, int(shape.out), int(batch),
-                                   int(shape.in), &one, w.data(), int(shape.in), x.data(), int(shape.in),
-                                   &zero, y.data(), int(shape.out)));
-    });
-  } else {
-    dsd::prune(layer, sparsity);
-    dsd::cuda::CusparseHandle handle;
-    dsd::cuda::SparseLinear<float> sp(handle, layer);
-    time_loop(state, [&] { sp.forward(x.data(), y.data(), batch); });
+/// One benchmark case of a pruned FC layer (args: shape, sparsity %, batch): random weights,
+/// inputs and output gradients, the layer pruned by Keepmax-Cut unless the sparsity is 0 (then
+/// the case times cuBLAS on the dense weights, the reference in the same binary).
+struct FcCase {
+  const FcShape& shape;
+  double sparsity;
+  std::size_t batch;
+  dsd::cuda::DeviceBuffer<float> w, x, dy, out;
+  dsd::cuda::DeviceMasked<float> layer;
+  FcCase(benchmark::State& state, std::size_t out_size)
+      : shape(fc_shapes[state.range(0)]),
+        sparsity(static_cast<double>(state.range(1)) / 100.0),
+        batch(static_cast<std::size_t>(state.range(2))),
+        w(random_buffer(shape.out * shape.in, 5)),
+        x(random_buffer(batch * shape.in, 6)),
+        dy(random_buffer(batch * shape.out, 7)),
+        out(out_size),
+        layer(dsd::cuda::device_tensor<float>{w.data(), shape.out * shape.in, {shape.out, shape.in}},
+              shape.name) {
+    state.SetLabel(std::string(shape.name) + (sparsity == 0 ? " cublas" : " cusparse"));
+    if (sparsity > 0) dsd::prune(layer, sparsity);
   }
+  [[nodiscard]] bool dense() const { return sparsity == 0; }
+};
+
+/// Forward product Y = X Wᵀ: cuSPARSE SpMM against cuBLAS GEMM.
+void BM_FcForward(benchmark::State& state) {
+  FcCase c(state, fc_shapes[state.range(0)].out * static_cast<std::size_t>(state.range(2)));
+  const float one = 1, zero = 0;
+  const int out = int(c.shape.out), in = int(c.shape.in), batch = int(c.batch);
+  dsd::cuda::CublasHandle cublas;
+  dsd::cuda::CusparseHandle cusparse;
+  std::unique_ptr<dsd::cuda::SparseLinear<float>> sp;
+  if (!c.dense()) sp = std::make_unique<dsd::cuda::SparseLinear<float>>(cusparse, c.layer);
+  time_loop(state, [&] {
+    if (sp)
+      sp->forward(c.x.data(), c.out.data(), c.batch);
+    else
+      DSD_CUBLAS_CHECK(cublasSgemm(cublas.get(), CUBLAS_OP_T, CUBLAS_OP_N, out, batch, in, &one, c.w.data(), in,
+                                   c.x.data(), in, &zero, c.out.data(), out));
+  });
+  const double flops = 2.0 * out * double(in) * batch * (1 - c.sparsity);
   state.counters["useful_GFLOP/s"] =
       benchmark::Counter(flops * double(state.iterations()) * 1e-9, benchmark::Counter::kIsRate);
 }
 
-/// The weight gradient on the pattern: cuSPARSE SDDMM (+ scatter) against the dense cuBLAS GEMM.
+/// The weight gradient on the pattern dW = dYᵀ X: cuSPARSE SDDMM (+ scatter) against cuBLAS GEMM.
 void BM_FcWeightGrad(benchmark::State& state) {
-  const FcShape& shape = fc_shapes[state.range(0)];
-  const double sparsity = static_cast<double>(state.range(1)) / 100.0;
-  const auto batch = static_cast<std::size_t>(state.range(2));
-  auto w = random_buffer(shape.out * shape.in, 5);
-  auto x = random_buffer(batch * shape.in, 6);
-  auto dy = random_buffer(batch * shape.out, 7);
-  dsd::cuda::DeviceBuffer<float> dw(shape.out * shape.in);
-  dsd::cuda::DeviceMasked<float> layer(dsd::cuda::device_tensor<float>{w.data(), shape.out * shape.in,
-                                                                        {shape.out, shape.in}},
-                                       shape.name);
-  state.SetLabel(std::string(shape.name) + (sparsity == 0 ? " cublas" : " cusparse"));
-  if (sparsity == 0) {
-    dsd::cuda::CublasHandle cublas;
-    const float one = 1, zero = 0;
-    time_loop(state, [&] {
-      DSD_CUBLAS_CHECK(cublasSgemm(cublas.get(), CUBLAS_OP_N, CUBLAS_OP_T, int(shape.in), int(shape.out),
-                                   int(batch), &one, x.data(), int(shape.in), dy.data(), int(shape.out),
-                                   &zero, dw.data(), int(shape.in)));
-    });
-  } else {
-    dsd::prune(layer, sparsity);
-    dsd::cuda::CusparseHandle handle;
-    dsd::cuda::SparseLinear<float> sp(handle, layer);
-    time_loop(state, [&] { sp.backward_weights(dy.data(), x.data(), dw.data(), batch); });
-  }
+  FcCase c(state, fc_shapes[state.range(0)].out * fc_shapes[state.range(0)].in);
+  const float one = 1, zero = 0;
+  const int out = int(c.shape.out), in = int(c.shape.in), batch = int(c.batch);
+  dsd::cuda::CublasHandle cublas;
+  dsd::cuda::CusparseHandle cusparse;
+  std::unique_ptr<dsd::cuda::SparseLinear<float>> sp;
+  if (!c.dense()) sp = std::make_unique<dsd::cuda::SparseLinear<float>>(cusparse, c.layer);
+  time_loop(state, [&] {
+    if (sp)
+      sp->backward_weights(c.dy.data(), c.x.data(), c.out.data(), c.batch);
+    else
+      DSD_CUBLAS_CHECK(cublasSgemm(cublas.get(), CUBLAS_OP_N, CUBLAS_OP_T, in, out, batch, &one, c.x.data(), in,
+                                   c.dy.data(), out, &zero, c.out.data(), in));
+  });
 }
 
 void fc_args(benchmark::internal::Benchmark* b) {

@@ -6,7 +6,10 @@
 #
 #   scripts/gpu_check.sh              configure build/gpu for this machine's card and build first
 #   scripts/gpu_check.sh DIR          use binaries prebuilt by scripts/gpu_prebuild.sh (DIR holds
-#                                     test_cuda, dsd_bench_cuda and the shared libraries they need)
+#                                     test_cuda, dsd_bench_cuda, fashion_mlp_cuda, the shared
+#                                     libraries they need and, in DIR/data, Fashion-MNIST)
+# Then it trains fashion_mlp_cuda as docs/results.md trains fashion_mlp on the CPU (LeNet-300-100,
+# epochs 4,4,4, sparsity 0.5, lr 0.01, seeds 1-5, four modes): logs and one CSV under $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-build/gpu-check}"
@@ -29,7 +32,9 @@ else
     cmake --build build/gpu -j "$(nproc)" --target test_cuda dsd_bench_cuda >>"$out/build.log" 2>&1 ||
     { echo "build failed:"; tail -30 "$out/build.log"; exit 1; }
   mkdir -p build/gpu/bin
+  cmake --build build/gpu -j "$(nproc)" --target fashion_mlp_cuda >>"$out/build.log" 2>&1 || true
   cp build/gpu/tests/cuda/test_cuda build/gpu/bench/dsd_bench_cuda build/gpu/bin/
+  cp build/gpu/examples/fashion_mlp_cuda build/gpu/bin/ 2>/dev/null || true
   bin=build/gpu/bin
 fi
 if ldd "$bin/test_cuda" | grep -q "not found"; then  # a toolkit laid out elsewhere, or pip's wheels
@@ -57,6 +62,24 @@ step "GPU benchmarks"
 "$bin/dsd_bench_cuda" --benchmark_min_time=0.2 --benchmark_out="$out/bench_cuda.json" \
     --benchmark_out_format=json 2>&1 | tee "$out/bench_cuda.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "dsd_bench_cuda failed"; status=1; }
+
+data="$bin/data"
+[ -d "$data" ] || data=/usr/share/datasets/fashion-mnist
+if [ -x "$bin/fashion_mlp_cuda" ] && [ -f "$data/train-images-idx3-ubyte.gz" ]; then
+  step "GPU trainer: fashion_mlp_cuda, 5 seeds x 4 modes (as docs/results.md on the CPU)"
+  echo "seed,mode,phase,round,epoch,lr,train_loss,validation_accuracy,test_accuracy,sparsity,seconds" >"$out/train.csv"
+  : >"$out/train.log"
+  for seed in 1 2 3 4 5; do
+    for mode in dense dsd random-cut sparse-scratch; do
+      "$bin/fashion_mlp_cuda" --data "$data" --mode "$mode" --seed "$seed" --epochs 4,4,4 \
+          --sparsity 0.5 --lr 0.01 --csv "$out/run.csv" >>"$out/train.log" 2>&1 ||
+        { echo "fashion_mlp_cuda --mode $mode --seed $seed failed"; status=1; continue; }
+      tail -n +2 "$out/run.csv" | sed "s/^/$seed,/" >>"$out/train.csv"
+      echo "seed $seed $mode: $(grep '^final test accuracy' "$out/train.log" | tail -1)"
+    done
+  done
+  rm -f "$out/run.csv"
+fi
 
 echo "gpu_check: $([ $status -eq 0 ] && echo PASS || echo FAIL), results in $out"
 exit $status

@@ -75,7 +75,8 @@ static_assert(!dsd::threshold_policy<dsd::KeepmaxCut, std::vector<Layer>>);
 // Wrapping a temporary owning tensor would dangle, so it does not compile.
 static_assert(!std::is_constructible_v<Layer, std::vector<float>&&>);
 static_assert(std::is_constructible_v<Layer, std::vector<float>&>);
-static_assert(std::is_copy_constructible_v<Layer> && std::is_move_assignable_v<Layer>);
+// Move-only: an implicit copy would share the weights but not the mask (duplicate() is explicit).
+static_assert(!std::is_copy_constructible_v<Layer> && std::is_nothrow_move_assignable_v<Layer>);
 
 TEST_CASE("user tensor types plug in through tensor_traits") {
   UserTensor t{{1.0f, -2.0f, 0.5f, 3.0f}};

@@ -1,4 +1,6 @@
 #include <doctest/doctest.h>
+#include <iterator>
+#include <thread>
 
 #include <cstdint>
 #include <cstring>
@@ -80,8 +82,8 @@ TEST_CASE("safetensors round trip, readable as plain JSON + little-endian data")
                        doctest::Contains("tensor \"a\" is F32, expected F64"), dsd::error);
   CHECK_THROWS_WITH_AS((void)f.info("c"), doctest::Contains("has no tensor \"c\""), dsd::error);
   CHECK(fs::directory_iterator(dir.path) != fs::directory_iterator());
-  for (const auto& e : fs::directory_iterator(dir.path))
-    CHECK(e.path().extension() != ".tmp");  // no temporaries left
+  for (const auto& e : fs::directory_iterator(dir.path))  // no temporaries left
+    CHECK(e.path().filename().string().find(".tmp") == std::string::npos);
 }
 
 TEST_CASE("a failed write leaves the previous file and no temporary behind") {
@@ -93,7 +95,8 @@ TEST_CASE("a failed write leaves the previous file and no temporary behind") {
   w.add<float>("a", {2}, a);
   CHECK_THROWS_AS(w.write(target), std::exception);
   CHECK(fs::is_directory(target));
-  CHECK_FALSE(fs::exists(dir.path / "ckpt.tmp"));
+  for (const auto& e : fs::directory_iterator(dir.path))  // only the directory: no temporary
+    CHECK(e.path() == target);
   CHECK_THROWS_WITH_AS(w.write(dir.path / "missing" / "x"), doctest::Contains("cannot create"),
                        dsd::error);
 }
@@ -159,8 +162,8 @@ TEST_CASE_TEMPLATE("checkpoints restore weights, masks, optimizer state and meta
   dsd::prune(dsd::layers(fc1, fc2), dsd::UniformSparsity{.sparsity = 0.6});
   dsd::Adam{.lr = 0.01}.step(fc1, std::vector<float>(300, 0.5f));
   dsd::MomentumSgd{.lr = 0.01}.step(fc2, std::vector<double>(77, 0.5));
-  const auto saved1 = fc1;
-  const auto saved2 = fc2;
+  const auto saved1 = fc1.duplicate();
+  const auto saved2 = fc2.duplicate();
   const auto v1 = w1;
   const auto v2 = w2;
   dsd::io::save_checkpoint(dir.path / "c.safetensors", dsd::layers(fc1, fc2), {{"epoch", "7"}});
@@ -251,4 +254,56 @@ TEST_CASE("sensitivity reports: CSV, JSON and an SVG plot with the chosen sparsi
   CHECK(svg.find("fc&lt;2&gt; (0.00)") != std::string::npos);  // escaped, chosen sparsity shown
   CHECK(svg.find("fc1 (0.50)") != std::string::npos);
   CHECK(svg.find("<circle") != std::string::npos);
+}
+
+TEST_CASE("concurrent writers of one path each write a temporary of their own") {
+  TempDir dir;
+  const fs::path target = dir.path / "shared.txt";
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 4; ++t)
+    writers.emplace_back([&, t] {
+      const std::string text(100000, static_cast<char>('a' + t));
+      for (int i = 0; i < 20; ++i) dsd::io::write_atomic(target, text);
+    });
+  for (auto& w : writers) w.join();
+  std::ifstream in(target, std::ios::binary);
+  const std::string got((std::istreambuf_iterator<char>(in)), {});
+  REQUIRE(got.size() == 100000);  // one writer's complete text, never a mix
+  CHECK(got == std::string(100000, got[0]));
+  for (const auto& e : fs::directory_iterator(dir.path)) CHECK(e.path() == target);
+}
+
+TEST_CASE("checkpoint metadata must parse exactly; names must be unique to load into") {
+  TempDir dir;
+  std::vector<float> w(8, 1.0f);
+  dsd::Masked l(w, "fc");
+  const fs::path file = dir.path / "c.safetensors";
+  const auto write_with = [&](const std::string& step, const std::string& threshold) {
+    const std::vector<std::uint8_t> mask = {0xff};
+    dsd::io::Writer wr;
+    wr.add<float>("fc", {1, 8}, w);
+    wr.add<std::uint8_t>("fc.__mask__", {1}, mask);
+    wr.metadata("dsd.format", "dsd-checkpoint");
+    wr.metadata("dsd.version", "1");
+    wr.metadata("dsd.layer.fc.step", step);
+    wr.metadata("dsd.layer.fc.threshold", threshold);
+    wr.write(file);
+  };
+  write_with("12abc", "0x0p+0");
+  CHECK_THROWS_WITH_AS((void)dsd::io::load_checkpoint(file, dsd::layers(l)),
+                       doctest::Contains("step of layer \"fc\" is \"12abc\", not a non-negative integer"),
+                       dsd::error);
+  write_with("12", "0.5junk");
+  CHECK_THROWS_WITH_AS((void)dsd::io::load_checkpoint(file, dsd::layers(l)),
+                       doctest::Contains("threshold of layer \"fc\" is \"0.5junk\""), dsd::error);
+  write_with("12", "nan");
+  CHECK_THROWS_AS((void)dsd::io::load_checkpoint(file, dsd::layers(l)), dsd::error);
+  write_with("12", "0x1p-2");
+  (void)dsd::io::load_checkpoint(file, dsd::layers(l));
+  CHECK(l.state().step == 12);
+  std::vector<float> w2(8, 2.0f);
+  dsd::Masked twin(w2, "fc");
+  CHECK_THROWS_WITH_AS((void)dsd::io::load_checkpoint(file, dsd::layers(l, twin)),
+                       doctest::Contains("two layers are named \"fc\""), dsd::error);
+  CHECK(w2 == std::vector<float>(8, 2.0f));
 }

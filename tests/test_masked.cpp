@@ -22,15 +22,15 @@ TEST_CASE("Masked views the user's storage and never copies it") {
   CHECK(from_span.weights().data() == raw);
 }
 
-TEST_CASE("copies share the weights and own their mask and state") {
+TEST_CASE("duplicates share the weights and own their mask and state") {
   std::vector<double> w = {1, -2, 3, -4};
   dsd::Masked a(w, "fc");
-  auto b = a;
+  auto b = a.duplicate();
   dsd::prune(b, 0.5);
   CHECK(a.mask().count() == 4);
   CHECK(b.mask().count() == 2);
   CHECK(w == std::vector<double>{0, 0, 3, -4});  // same storage
-  a = b;
+  a = b.duplicate();
   CHECK(a.mask() == b.mask());
 }
 
@@ -103,4 +103,31 @@ TEST_CASE("layer collections: tuples of mixed types and vectors of one type") {
   CHECK(storage[0] == std::vector<float>{3, 0, 2});
   CHECK(storage[1] == std::vector<float>{3, 1, 2});
   CHECK(dsd::layer_stats(many)[2].kept == 2);
+}
+
+TEST_CASE("views take a shape; raw_tensor dims that do not hold its count are an error") {
+  std::vector<float> w(12, 1.0f);
+  dsd::Masked<std::span<float>> s(std::span<float>(w), "fc", dsd::Shape{3, 4});
+  CHECK(s.shape() == dsd::Shape{3, 4});
+  CHECK_THROWS_AS((dsd::Masked<std::span<float>>(std::span<float>(w), "fc", dsd::Shape{5, 4})), dsd::error);
+  dsd::Masked<dsd::raw_tensor<float>> r(dsd::raw_tensor<float>{w.data(), 12, {2, 6}}, "r");
+  CHECK(r.shape() == dsd::Shape{2, 6});
+  dsd::Masked<dsd::raw_tensor<float>> flat(dsd::raw_tensor<float>{w.data(), 12}, "flat");
+  CHECK(flat.shape() == dsd::Shape{1, 12});
+  CHECK_THROWS_WITH_AS((dsd::Masked<dsd::raw_tensor<float>>(dsd::raw_tensor<float>{w.data(), 12, {5, 5}}, "bad")),
+                       "dsd: shape 5x5 of layer \"bad\" holds 25 elements but the tensor has 12", dsd::error);
+}
+
+TEST_CASE("Masked is move-only; duplicate() is the named way to a second wrapper") {
+  static_assert(!std::is_copy_constructible_v<dsd::Masked<std::vector<float>>>);
+  static_assert(!std::is_copy_assignable_v<dsd::Masked<std::vector<float>>>);
+  static_assert(std::is_nothrow_move_constructible_v<dsd::Masked<std::vector<float>>>);
+  std::vector<float> w = {1, -2, 3, -4};
+  dsd::Masked a(w, "fc");
+  dsd::prune(a, 0.5);
+  dsd::Masked b = a.duplicate();  // shares the weights, copies the mask
+  CHECK(b.mask() == a.mask());
+  CHECK(b.weights().data() == a.weights().data());
+  dsd::Masked moved = std::move(b);
+  CHECK(moved.mask().count() == 2);
 }

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <dsd/dsd.hpp>
+#include <limits>
 #include <vector>
 
 #include "test_util.hpp"
@@ -180,4 +181,80 @@ TEST_CASE("optimizers reject bad gradients and hyper-parameters") {
                        "dsd: adam: betas (0.9, 1.5) must lie in [0, 1)", dsd::error);
   CHECK_THROWS_AS(dsd::AdamW{.eps = 0}.step(layer, grad), dsd::error);
   CHECK(w == std::vector<float>(10, 1.0f));  // nothing was touched
+}
+
+TEST_CASE("every optimizer rejects a negative or non-finite weight decay") {
+  std::vector<float> w(10, 1.0f);
+  const std::vector<float> g(10, 0.5f);
+  dsd::Masked l(w, "fc");
+  const double bad[] = {-1e-4, std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()};
+  for (double wd : bad) {
+    CHECK_THROWS_WITH_AS(dsd::Sgd{.weight_decay = wd}.step(l, g), doctest::Contains("sgd: weight decay"), dsd::error);
+    CHECK_THROWS_AS(dsd::MomentumSgd{.weight_decay = wd}.step(l, g), dsd::error);
+    CHECK_THROWS_AS(dsd::Nesterov{.weight_decay = wd}.step(l, g), dsd::error);
+    CHECK_THROWS_AS(dsd::Adam{.weight_decay = wd}.step(l, g), dsd::error);
+    CHECK_THROWS_AS(dsd::AdamW{.weight_decay = wd}.step(l, g), dsd::error);
+  }
+  CHECK(w == std::vector<float>(10, 1.0f));  // nothing was updated
+  CHECK(l.state().step == 0);
+}
+
+TEST_CASE_TEMPLATE("the parallel path (n past the threshold, 1 and 2 threads) equals the scalar reference", P,
+                   DSD_OPTIM_TYPES) {
+  using S = typename P::first_type;
+  using M = typename P::second_type;
+  const double tol = std::is_same_v<S, float> ? 1e-5 : 1e-12;
+  const std::size_t n = 100003;  // past detail::parallel_threshold, not a multiple of 64
+  static_assert(100003 > dsd::detail::parallel_threshold);
+  std::vector<std::vector<S>> results;
+  for (int threads : {1, 2}) {
+#if defined(_OPENMP)
+    omp_set_num_threads(threads);
+#endif
+    auto w = dsd_test::uniform<S>(n, 7);
+    dsd::Masked<std::vector<S>, M> layer(w, "fc");
+    dsd::prune(layer, 0.5, dsd::RandomCut{.seed = 11});
+    Reference<S> ref{w, std::vector<S>(n), std::vector<S>(n), {}, 0};
+    for (std::size_t i = 0; i < n; ++i) ref.keep.push_back(layer.mask().test(i));
+    for (std::uint64_t it = 0; it < 3; ++it) {
+      const auto g = dsd_test::uniform<S>(n, 200 + it);
+      dsd::Nesterov{.lr = 0.05, .momentum = 0.9, .weight_decay = 1e-3}.step(layer, g);
+      ref.momentum(g, 0.05, 0.9, 1e-3, true);
+    }
+    const auto g = dsd_test::uniform<S>(n, 300);
+    dsd::AdamW{.lr = 0.01, .weight_decay = 0.1}.step(layer, g);  // Adam state starts fresh
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!ref.keep[i]) {
+        REQUIRE(w[i] == S(0));
+        REQUIRE(layer.state().first[i] == S(0));
+      }
+    }
+    results.push_back(w);
+    (void)tol;
+  }
+#if defined(_OPENMP)
+  omp_set_num_threads(2);
+#endif
+  CHECK(results[0] == results[1]);  // bitwise: chunks split by index only
+}
+
+TEST_CASE("the parallel momentum step equals the scalar reference element by element") {
+  const std::size_t n = 100003;
+  for (int threads : {1, 2}) {
+#if defined(_OPENMP)
+    omp_set_num_threads(threads);
+#endif
+    auto w = dsd_test::uniform<float>(n, 8);
+    dsd::Masked layer(w, "fc");
+    dsd::prune(layer, 0.4);
+    Reference<float> ref{w, std::vector<float>(n), std::vector<float>(n), {}, 0};
+    for (std::size_t i = 0; i < n; ++i) ref.keep.push_back(layer.mask().test(i));
+    for (std::uint64_t it = 0; it < 4; ++it) {
+      const auto g = dsd_test::uniform<float>(n, 400 + it);
+      dsd::MomentumSgd{.lr = 0.05, .momentum = 0.9, .weight_decay = 1e-3}.step(layer, g);
+      ref.momentum(g, 0.05, 0.9, 1e-3, false);
+    }
+    for (std::size_t i = 0; i < n; ++i)
+      REQUIRE(double(w[i]) == doctest::Approx(double(ref.w[i])).epsilon(1e-5));
+  }
 }

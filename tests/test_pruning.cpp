@@ -206,3 +206,97 @@ TEST_CASE("prune_lowest honours an arbitrary user score") {
   CHECK(bits(m) == std::vector<bool>{true, false, true, false, false, true});
   CHECK(t == 0.0);
 }
+
+TEST_CASE("prune_lowest: -0 and +0 tie by index; NaN scores are rejected, the mask untouched") {
+  // Scores: +0 at index 0, -0 at index 1. Pruning one must take index 0 (equal scores, lower index).
+  const std::vector<double> zeros = {0.0, -0.0, 1.0};
+  dsd::BitMask m(3);
+  dsd::prune_lowest(3, 1, m, [&](std::size_t i) { return zeros[i]; });
+  CHECK(!m.test(0));
+  CHECK(m.test(1));
+  for (double nan : {std::numeric_limits<double>::quiet_NaN(), -std::numeric_limits<double>::quiet_NaN()}) {
+    const std::vector<double> s = {0.5, nan, 0.25, 0.75};
+    dsd::BitMask mask(4);
+    CHECK_THROWS_WITH_AS(dsd::prune_lowest(4, 2, mask, [&](std::size_t i) { return s[i]; }),
+                         "dsd: score of entry 1 is NaN; prune_lowest cannot rank it", dsd::error);
+    CHECK(mask.count() == 4);
+  }
+  // The same from inside the parallel histogram (large n): no std::terminate, a dsd::error.
+  const std::size_t n = std::size_t{1} << 18;
+  dsd::BitMask big(n);
+  CHECK_THROWS_AS(dsd::prune_lowest(n, n / 2, big,
+                                    [&](std::size_t i) {
+                                      return i == n - 3 ? std::numeric_limits<float>::quiet_NaN()
+                                                        : static_cast<float>(i % 1000);
+                                    }),
+                  dsd::error);
+  CHECK(big.count() == n);
+}
+
+TEST_CASE("prune(layers, ...) is all or nothing: a failure in any layer changes none") {
+  auto a = dsd_test::uniform<float>(64, 1), b = dsd_test::uniform<float>(64, 2),
+       c = dsd_test::uniform<float>(60, 3);
+  c[17] = std::numeric_limits<float>::quiet_NaN();
+  const auto a0 = a, b0 = b;
+  dsd::Masked la(a, "a"), lb(b, "b"), lc(c, "c");
+  CHECK_THROWS_WITH_AS(dsd::prune(dsd::layers(la, lb, lc), dsd::UniformSparsity{0.5}),
+                       "dsd: layer \"c\" has a non-finite weight (nan) at index 17; cannot prune it by magnitude",
+                       dsd::error);
+  CHECK(a == a0);
+  CHECK(b == b0);
+  CHECK((la.mask().count() == 64 && lb.mask().count() == 64));
+  // A policy error in the last layer (2:4 groups need rows whose length is a multiple of 4).
+  c[17] = 0.5f;
+  dsd::Masked la2(a, "a", dsd::Shape{8, 8}), lc2(c, "c", dsd::Shape{6, 10});
+  CHECK_THROWS_AS(dsd::prune(dsd::layers(la2, lc2), dsd::UniformSparsity{0.5}, dsd::NMCut<2, 4>{}),
+                  dsd::error);
+  CHECK(a == a0);
+  CHECK(la2.mask().count() == 64);
+}
+
+TEST_CASE("Random-Cut needs named layers, and unique names in a collection") {
+  auto a = dsd_test::uniform<float>(100, 1), b = dsd_test::uniform<float>(100, 2);
+  dsd::Masked unnamed(a), twin1(a, "fc"), twin2(b, "fc");
+  CHECK_THROWS_WITH_AS(dsd::prune(unnamed, 0.5, dsd::RandomCut{}), doctest::Contains("RandomCut needs a named layer"),
+                       dsd::error);
+  CHECK_THROWS_WITH_AS(dsd::prune(dsd::layers(twin1, twin2), dsd::UniformSparsity{0.5}, dsd::RandomCut{}),
+                       "dsd: random-cut over a collection: two layers are named \"fc\"", dsd::error);
+  CHECK(twin1.mask().count() == 100);
+  // Keepmax-Cut does not depend on names: duplicates are fine there.
+  CHECK(dsd::prune(dsd::layers(twin1, twin2), dsd::UniformSparsity{0.5}).size() == 2);
+}
+
+TEST_CASE("Random-Cut is uniform: every position is pruned about equally often (chi-square)") {
+  // 400 independent cuts (one layer name each) of half of 4096 positions. Under a uniform cut each
+  // position's count is Binomial(400, 1/2): the chi-square statistic over the 4096 positions has
+  // mean 4096 and standard deviation sqrt(2 * 4096) = 90.5. A cut that favours any region (low
+  // indices, a stride, a byte of the index) lands far outside 6 standard deviations.
+  const std::size_t n = 4096, trials = 400;
+  const std::vector<float> w(n, 1.0f);
+  std::vector<int> pruned(n, 0);
+  for (std::size_t t = 0; t < trials; ++t) {
+    dsd::BitMask m(n);
+    dsd::RandomCut{.seed = 5}.build_mask(std::span<const float>(w), n / 2, m,
+                                         dsd::PruneInfo{"layer" + std::to_string(t), {1, n}});
+    REQUIRE(m.count() == n / 2);
+    for (std::size_t i = 0; i < n; ++i) pruned[i] += !m.test(i);
+  }
+  double chi2 = 0;
+  for (int c : pruned) chi2 += (c - 200.0) * (c - 200.0) / 100.0;
+  CHECK(std::abs(chi2 - 4096.0) < 6 * 90.5);
+  // Halves, even/odd and the 16 residues mod 16 each get their share (sd of a half: 640).
+  double first = 0, even = 0;
+  std::vector<double> mod16(16, 0);
+  for (std::size_t i = 0; i < n; ++i) first += i < n / 2 ? pruned[i] : 0, even += i % 2 == 0 ? pruned[i] : 0,
+                                     mod16[i % 16] += pruned[i];
+  CHECK(std::abs(first - 409600.0) < 6 * 640.0);
+  CHECK(std::abs(even - 409600.0) < 6 * 640.0);
+  for (double r : mod16) CHECK(std::abs(r - 51200.0) < 6 * 226.3);
+  // The same statistic on a cut that prunes the lowest indices fails by orders of magnitude.
+  double biased = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double c = i < n / 2 ? 400.0 : 0.0;
+    biased += (c - 200.0) * (c - 200.0) / 100.0;
+  }
+  CHECK(std::abs(biased - 4096.0) > 6 * 90.5);
+}

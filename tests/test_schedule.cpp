@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "test_util.hpp"
+
 namespace {
 struct Recorder {
   std::vector<std::string> calls;
@@ -15,6 +17,7 @@ struct Recorder {
   template <class L>
   dsd::Callbacks callbacks(L& layer) {
     dsd::Callbacks cb;
+    cb.lr_from_context = true;  // records ctx.lr; no optimizer to bind
     cb.train_epoch = [this, &layer](const dsd::EpochContext& c) {
       calls.push_back("train " + std::string(to_string(c.phase)) + " " + std::to_string(c.epoch));
       lrs.push_back(c.lr);
@@ -149,13 +152,12 @@ TEST_CASE("schedules: rounds, fused D+S, sparse from scratch and the dense basel
 TEST_CASE("the phase loop drives a real sparse phase: the mask holds through training") {
   std::vector<double> w = {0.5, -1.5, 2.0, 0.1, -0.2, 3.0};
   dsd::Masked layer(w, "fc");
-  const dsd::MomentumSgd opt{.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01};
+  dsd::MomentumSgd opt{.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01};
   dsd::Callbacks cb;
+  cb.lr_targets = {&opt.lr};
   bool held = true;
   cb.train_epoch = [&](const dsd::EpochContext& ctx) {
-    auto o = opt;
-    o.lr = ctx.lr;
-    for (int i = 0; i < 10; ++i) o.step(layer, std::vector<double>(6, -1.0));
+    for (int i = 0; i < 10; ++i) opt.step(layer, std::vector<double>(6, -1.0));
     if (ctx.phase == dsd::Phase::sparse) held &= w[0] == 0 && w[3] == 0 && w[4] == 0;
     return 0.0;
   };
@@ -171,6 +173,7 @@ TEST_CASE("bad schedules and callbacks are rejected with a reason") {
   dsd::Masked layer(w, "fc");
   dsd::Callbacks cb;
   cb.evaluate = [] { return 0.0; };
+  cb.lr_from_context = true;
   CHECK_THROWS_WITH_AS(
       dsd::run(dsd::layers(layer), {.dense_epochs = 1}, dsd::UniformSparsity{}, cb),
       "dsd: run: Callbacks::train_epoch is not set", dsd::error);
@@ -223,4 +226,36 @@ TEST_CASE("run resumes at a position: earlier phases and the entered phase's pru
                  dsd::KeepmaxCut{}, dsd::Position{3, 0})
             .phases.empty());
   CHECK(none.calls.empty());
+}
+
+TEST_CASE("the schedule owns the learning rate: bound optimizers get each phase's lr") {
+  std::vector<float> w = dsd_test::uniform<float>(100, 3);
+  dsd::Masked layer(w, "fc");
+  dsd::MomentumSgd opt{.lr = 123.0};  // whatever it starts with, run() overwrites it
+  dsd::Adam adam{.lr = 7.0};
+  std::vector<double> seen_by_step, seen_by_setter;
+  dsd::Callbacks cb;
+  cb.lr_targets = {&opt.lr, &adam.lr};
+  cb.set_lr = [&](double lr) { seen_by_setter.push_back(lr); };
+  cb.train_epoch = [&](const dsd::EpochContext& ctx) {
+    CHECK(opt.lr == ctx.lr);
+    CHECK(adam.lr == ctx.lr);
+    seen_by_step.push_back(opt.lr);
+    return 0.0;
+  };
+  cb.evaluate = [] { return 0.0; };
+  dsd::run(dsd::layers(layer), {.dense_epochs = 1, .sparse_epochs = 1, .redense_epochs = 2, .lr = 0.5, .rounds = 2},
+           dsd::UniformSparsity{0.5}, cb);
+  // Round 1: D 0.5, S 0.5, R 0.05 x2; round 2: S 0.05, R 0.005 x2.
+  const std::vector<double> want = {0.5, 0.5, 0.05, 0.05, 0.05, 0.005, 0.005};
+  REQUIRE(seen_by_step.size() == want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) CHECK(seen_by_step[i] == doctest::Approx(want[i]));
+  CHECK(seen_by_setter == seen_by_step);
+
+  // Forgetting to route the lr is an error, not a silent full-rate re-dense.
+  dsd::Callbacks forgot;
+  forgot.train_epoch = [](const dsd::EpochContext&) { return 0.0; };
+  forgot.evaluate = [] { return 0.0; };
+  CHECK_THROWS_WITH_AS(dsd::run(dsd::layers(layer), {.dense_epochs = 1}, dsd::UniformSparsity{}, forgot),
+                       doctest::Contains("the schedule's learning rate reaches no optimizer"), dsd::error);
 }

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <dsd/dsd.hpp>
 #include <sstream>
+#include <stdexcept>
 #include <vector>
 
 #include "test_util.hpp"
@@ -64,4 +65,32 @@ TEST_CASE("sensitivity analysis validates its candidates") {
                        "dsd: sparsity 1 is outside [0, 1)", dsd::error);
   CHECK_THROWS_AS(dsd::sensitivity_analysis(dsd::layers(l), std::span<const double>{}, eval),
                   dsd::error);
+}
+
+TEST_CASE("sensitivity analysis restores the probed layer when evaluate() throws") {
+  auto a = dsd_test::uniform<float>(100, 1), b = dsd_test::uniform<float>(100, 2);
+  dsd::Masked la(a, "a"), lb(b, "b");
+  dsd::prune(lb, 0.3);
+  dsd::MomentumSgd{.lr = 0.1}.step(lb, std::vector<float>(100, 1.0f));
+  const auto a0 = a, b0 = b;
+  const auto mask0 = lb.mask();
+  const auto state0 = lb.state();
+  const double threshold0 = lb.threshold();
+  const double candidates[] = {0.2, 0.5};
+  for (int failing_call : {2, 4}) {  // inside the first layer's probes, then the second's
+    int calls = 0;
+    CHECK_THROWS_WITH_AS(dsd::sensitivity_analysis(dsd::layers(la, lb), candidates,
+                                                   [&]() -> double {
+                                                     if (++calls == failing_call)
+                                                       throw std::runtime_error("evaluation failed");
+                                                     return 0.5;
+                                                   }),
+                         "evaluation failed", std::runtime_error);
+    CHECK(a == a0);
+    CHECK(b == b0);
+    CHECK(la.mask().count() == 100);
+    CHECK(lb.mask() == mask0);
+    CHECK(lb.state() == state0);
+    CHECK(lb.threshold() == threshold0);
+  }
 }

@@ -72,3 +72,17 @@ TEST_CASE("Random-Cut at a global sparsity uses the same per-layer counts as Kee
   CHECK(keep[1].kept == rnd[1].kept);
   CHECK(la.mask() != ra.mask());
 }
+
+TEST_CASE("unknown layer names in exclusions and per-layer sparsities are errors listing the layers") {
+  auto a = dsd_test::uniform<float>(100, 1), b = dsd_test::uniform<float>(100, 2);
+  dsd::Masked la(a, "conv1"), lb(b, "fc1");
+  CHECK_THROWS_WITH_AS(
+      dsd::prune(dsd::layers(la, lb), dsd::UniformSparsity{.sparsity = 0.5, .exclude = {"conv_1"}}),
+      "dsd: UniformSparsity exclude: no layer named \"conv_1\" (the layers are \"conv1\", \"fc1\")", dsd::error);
+  CHECK_THROWS_WITH_AS(dsd::prune(dsd::layers(la, lb), dsd::GlobalSparsity{.sparsity = 0.5, .exclude = {"fc2"}}),
+                       doctest::Contains("GlobalSparsity exclude: no layer named \"fc2\""), dsd::error);
+  CHECK_THROWS_WITH_AS(dsd::prune(dsd::layers(la, lb), dsd::LayerSparsity{.sparsity = {{"fc", 0.5}}}),
+                       doctest::Contains("LayerSparsity: no layer named \"fc\""), dsd::error);
+  CHECK(la.mask().count() == 100);
+  CHECK(dsd::prune(dsd::layers(la, lb), dsd::LayerSparsity{.sparsity = {{"fc1", 0.5}}})[1].kept == 50);
+}

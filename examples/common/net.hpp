@@ -23,6 +23,7 @@
 
 #include <dsd/dsd.hpp>
 
+#include "describe.hpp"
 #include "fashion_mnist.hpp"
 
 namespace examples {
@@ -124,16 +125,7 @@ class Net {
 
   /// One line per parameter: name, shape, pruned or not.
   std::string describe() const {
-    std::ostringstream s;
-    std::size_t total = 0;
-    for (std::size_t i = 0; i < params_.size(); ++i) {
-      const auto sh = params_[i].shape();
-      s << "  " << params_[i].name() << " [" << sh.outer << " x " << sh.inner << "]"
-        << (i < prunable_ ? "" : " (not pruned)") << "\n";
-      total += params_[i].size();
-    }
-    s << "  " << total << " parameters\n";
-    return s.str();
+    return describe_parameters(std::span<const Param>(params_), prunable_);
   }
 
   /// Forward + backward on one batch of `batch()` images; fills the gradients, returns the loss.

@@ -3,12 +3,17 @@
 /// Collections of masked parameters: a tuple of references to layers of any types (from
 /// `dsd::layers(a, b, c)`), or any range of one `Masked` type (e.g. `std::vector<Masked<...>>`).
 
+#include <algorithm>
 #include <cstddef>
 #include <functional>
+#include <string>
+#include <string_view>
 #include <ranges>
 #include <tuple>
 #include <type_traits>
+#include <vector>
 
+#include "dsd/error.hpp"
 #include "dsd/masked.hpp"
 
 namespace dsd {
@@ -111,3 +116,41 @@ template <class C>
 inline constexpr memory_space collection_space_v = collection_space<std::remove_cvref_t<C>>::value;
 
 }  // namespace dsd
+
+namespace dsd::detail {
+
+/// The collection's layer names, comma-separated (for error messages).
+template <layer_collection C>
+std::string layer_names(C& layers) {
+  std::string known;
+  for_each_layer(layers, [&](auto& l, std::size_t) {
+    known += (known.empty() ? "\"" : ", \"") + l.name() + "\"";
+  });
+  return known;
+}
+
+/// Throws unless every name in `names` is a layer of the collection, listing the valid ones:
+/// a misspelt exclusion or per-layer sparsity must not be silently ignored.
+template <layer_collection C, class Names>
+void require_known_names(C& layers, const Names& names, std::string_view what) {
+  for (const auto& n : names) {
+    bool found = false;
+    for_each_layer(layers, [&](auto& l, std::size_t) { found = found || l.name() == n; });
+    DSD_REQUIRE(found, invalid_argument, what, ": no layer named \"", n, "\" (the layers are ",
+                layer_names(layers), ")");
+  }
+}
+
+/// Throws if two layers of the collection share a name (or one is unnamed), naming them.
+template <layer_collection C>
+void require_unique_names(C& layers, std::string_view why) {
+  std::vector<std::string> seen;
+  for_each_layer(layers, [&](auto& l, std::size_t i) {
+    DSD_REQUIRE(!l.name().empty(), invalid_argument, why, ": layer ", i, " has no name");
+    DSD_REQUIRE(std::find(seen.begin(), seen.end(), l.name()) == seen.end(), invalid_argument, why,
+                ": two layers are named \"", l.name(), "\"");
+    seen.push_back(l.name());
+  });
+}
+
+}  // namespace dsd::detail

@@ -9,6 +9,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <type_traits>
 #include <vector>
@@ -91,8 +92,21 @@ class BitMask {
         f(w * 64 + static_cast<std::size_t>(std::countr_zero(word)));
   }
   /// Packed storage, for kernels and serialisation.
+  /// The packed words, read-only: writing them could break the mask's invariants (tail bits).
   [[nodiscard]] std::span<const std::uint64_t> words() const noexcept { return words_; }
-  [[nodiscard]] std::span<std::uint64_t> words() noexcept { return words_; }
+
+  /// A mask of `n` entries from packed words (bit i % 64 of word i / 64), e.g. copied from a
+  /// device. Throws unless there are exactly (n + 63) / 64 words and no bit past `n` is set.
+  [[nodiscard]] static BitMask from_words(std::span<const std::uint64_t> words, std::size_t n) {
+    DSD_REQUIRE(words.size() == (n + 63) / 64, size_mismatch, "BitMask of ", n, " entries from ",
+                words.size(), " words; expected ", (n + 63) / 64);
+    DSD_REQUIRE(n % 64 == 0 || words.empty() || (words.back() >> (n % 64)) == 0, invalid_argument,
+                "BitMask of ", n, " entries from words with bits set past entry ", n);
+    BitMask m;
+    m.words_.assign(words.begin(), words.end());
+    m.size_ = n;
+    return m;
+  }
 
   friend bool operator==(const BitMask&, const BitMask&) = default;
 
@@ -126,7 +140,7 @@ class ByteMask {
   }
   [[nodiscard]] std::size_t count() const noexcept {
     std::size_t c = 0;
-    for (auto b : bytes_) c += b;
+    for (auto b : bytes_) c += b != 0;
     return c;
   }
   template <class F>
@@ -134,8 +148,18 @@ class ByteMask {
     for (std::size_t i = 0; i < bytes_.size(); ++i)
       if (bytes_[i]) f(i);
   }
+  /// The bytes (0 or 1), read-only: a byte written as anything else would break the mask.
   [[nodiscard]] std::span<const std::uint8_t> bytes() const noexcept { return bytes_; }
-  [[nodiscard]] std::span<std::uint8_t> bytes() noexcept { return bytes_; }
+
+  /// A mask from bytes that are each 0 (pruned) or 1 (kept); throws on any other value.
+  [[nodiscard]] static ByteMask from_bytes(std::span<const std::uint8_t> bytes) {
+    for (std::size_t i = 0; i < bytes.size(); ++i)
+      DSD_REQUIRE(bytes[i] <= 1, invalid_argument, "ByteMask byte ", i, " is ", int(bytes[i]),
+                  "; entries must be 0 (pruned) or 1 (kept)");
+    ByteMask m;
+    m.bytes_.assign(bytes.begin(), bytes.end());
+    return m;
+  }
 
   friend bool operator==(const ByteMask&, const ByteMask&) = default;
 
@@ -222,23 +246,28 @@ template <mask_storage M>
 /// Mask whose kept entries are exactly those listed in a CSR pattern; validates the pattern.
 template <mask_storage M = BitMask>
 [[nodiscard]] M from_csr(const CsrPattern& csr) {
+  // Everything is validated before anything is read through an index.
+  DSD_REQUIRE(csr.cols == 0 || csr.rows <= std::numeric_limits<std::size_t>::max() / csr.cols,
+              invalid_argument, "CSR shape ", csr.rows, " x ", csr.cols, " overflows size_t");
   DSD_REQUIRE(csr.row_ptr.size() == csr.rows + 1, size_mismatch, "CSR row_ptr has ",
               csr.row_ptr.size(), " entries, expected rows + 1 = ", csr.rows + 1);
   DSD_REQUIRE(csr.row_ptr.front() == 0 &&
                   csr.row_ptr.back() == static_cast<std::int64_t>(csr.col_idx.size()),
               invalid_argument,
               "CSR row_ptr must start at 0 and end at nnz = ", csr.col_idx.size());
-  M m(csr.rows * csr.cols, false);
-  for (std::size_t r = 0; r < csr.rows; ++r) {
+  for (std::size_t r = 0; r < csr.rows; ++r)
     DSD_REQUIRE(csr.row_ptr[r] <= csr.row_ptr[r + 1], invalid_argument,
-                "CSR row_ptr decreases at row ", r);
-    for (auto k = csr.row_ptr[r]; k < csr.row_ptr[r + 1]; ++k) {
-      const auto c = csr.col_idx[static_cast<std::size_t>(k)];
-      DSD_REQUIRE(c >= 0 && static_cast<std::size_t>(c) < csr.cols, invalid_argument,
-                  "CSR column index ", c, " in row ", r, " is outside [0, ", csr.cols, ")");
-      m.set(r * csr.cols + static_cast<std::size_t>(c), true);
-    }
+                "CSR row_ptr decreases at row ", r, " (", csr.row_ptr[r], " then ",
+                csr.row_ptr[r + 1], ")");
+  for (std::size_t k = 0; k < csr.col_idx.size(); ++k) {
+    const auto c = csr.col_idx[k];
+    DSD_REQUIRE(c >= 0 && static_cast<std::size_t>(c) < csr.cols, invalid_argument,
+                "CSR column index ", c, " at position ", k, " is outside [0, ", csr.cols, ")");
   }
+  M m(csr.rows * csr.cols, false);
+  for (std::size_t r = 0; r < csr.rows; ++r)
+    for (auto k = csr.row_ptr[r]; k < csr.row_ptr[r + 1]; ++k)
+      m.set(r * csr.cols + static_cast<std::size_t>(csr.col_idx[static_cast<std::size_t>(k)]), true);
   return m;
 }
 

@@ -37,8 +37,10 @@ using default_mask_t = typename default_mask<std::remove_cvref_t<T>>::type;
 
 /// A parameter of the user's trainer, wrapped for DSD. The weights stay in the user's storage:
 /// `Masked` holds a pointer to an owning tensor (vector, Eigen matrix) or a copy of a view (span,
-/// Eigen::Map, raw_tensor), never a copy of the data. Copying a `Masked` copies the mask and the
-/// optimizer state and shares the weights.
+/// Eigen::Map, raw_tensor), never a copy of the data. It is move-only: an implicit copy would
+/// share the weights but own a separate mask, so pruning the copy would zero the original's
+/// weights while its mask still read dense. `duplicate()` makes such a second wrapper when that
+/// is really meant; `dsd::snapshot` copies the data.
 ///
 /// This is the host implementation; the CUDA backend specialises `Masked<cuda::device_tensor<S>>`
 /// with the same interface and device kernels.
@@ -71,6 +73,22 @@ class Masked {
       : tensor_(std::move(view)), name_(std::move(name)) {
     init(shape_of(tensor()));
   }
+  /// As above, with the storage-order shape given (e.g. a std::span over a rows x columns
+  /// matrix); it must hold exactly the viewed elements.
+  Masked(T view, std::string name, Shape shape) requires(is_view_v<T>)
+      : tensor_(std::move(view)), name_(std::move(name)) {
+    init(shape);
+  }
+
+  Masked(const Masked&) = delete;
+  Masked& operator=(const Masked&) = delete;
+  Masked(Masked&&) noexcept = default;
+  Masked& operator=(Masked&&) noexcept = default;
+
+  /// A second wrapper of the same weights with a copy of this one's mask, state and threshold.
+  /// The two share the weights but not the mask: pruning either zeroes weights the other's mask
+  /// may still keep. For a copy of the data, use `dsd::snapshot`.
+  [[nodiscard]] Masked duplicate() const { return Masked(*this, copy_tag{}); }
 
   /// The wrapped weights, in place. Throws if the tensor was resized since it was wrapped.
   [[nodiscard]] std::span<scalar_type> weights() const {
@@ -123,6 +141,10 @@ class Masked {
 
  private:
   static constexpr bool stores_pointer = !is_view_v<T>;
+  struct copy_tag {};
+  Masked(const Masked& o, copy_tag)
+      : tensor_(o.tensor_), name_(o.name_), shape_(o.shape_), mask_(o.mask_), state_(o.state_),
+        threshold_(o.threshold_) {}
 
   [[nodiscard]] T& tensor() const {
     if constexpr (stores_pointer)

@@ -50,7 +50,7 @@ template <class S>
 struct raw_tensor {
   S* ptr = nullptr;       ///< first element
   std::size_t count = 0;  ///< number of elements
-  Shape dims{};           ///< storage-order shape; {1, count} when left empty
+  Shape dims{};           ///< storage-order shape; {1, count} when left empty, else must hold count
 };
 
 template <class S, class A>
@@ -75,8 +75,10 @@ struct tensor_traits<raw_tensor<S>> {
   using scalar_type = std::remove_const_t<S>;
   static S* data(const raw_tensor<S>& t) noexcept { return t.ptr; }
   static std::size_t size(const raw_tensor<S>& t) noexcept { return t.count; }
+  // Left empty, the dims mean one run of `count`; given, they are taken as they are, and
+  // wrapping checks they hold exactly `count` elements (a mismatch is an error, not a flattening).
   static Shape shape(const raw_tensor<S>& t) noexcept {
-    return t.dims.size() == t.count && t.count != 0 ? t.dims : Shape{1, t.count};
+    return t.dims == Shape{} ? Shape{1, t.count} : t.dims;
   }
   static constexpr bool is_view = true;
 };

@@ -14,7 +14,7 @@ cat "$work/first.log"
 [ "$rc" -eq 130 ] || { echo "expected exit 130 after SIGINT, got $rc"; exit 1; }
 grep -q "interrupted; checkpoint written to" "$work/first.log"
 [ -s "$work/ckpt.safetensors" ] || { echo "no checkpoint"; exit 1; }
-ls "$work" | grep -q '\.tmp$' && { echo "temporary file left behind"; exit 1; }
+ls "$work" | grep -q '\.tmp' && { echo "temporary file left behind"; exit 1; }
 "$exe" "${args[@]}" --resume "$work/ckpt.safetensors" | tee "$work/second.log"
 grep -q "^resuming dsd at phase" "$work/second.log"
 grep -q "^final test accuracy: 0\.[5-9]" "$work/second.log"

@@ -4,6 +4,7 @@
 // so every result is independent of the thread count.
 
 #include <cstddef>
+#include <exception>
 
 #if defined(_OPENMP)
 #include <omp.h>
@@ -20,13 +21,23 @@ void parallel_chunks(std::size_t n, std::size_t min_items, F&& f) {
 #if defined(_OPENMP)
   const int threads = omp_get_max_threads();
   if (threads > 1 && n >= min_items && !omp_in_parallel()) {
+    // An exception may not leave an OpenMP region (it would call std::terminate): the first one
+    // thrown by any chunk (a user's callable, a failed allocation) is caught there and rethrown
+    // here, after every thread finished.
+    std::exception_ptr error;
 #pragma omp parallel num_threads(threads)
     {
       const auto t = static_cast<std::size_t>(omp_get_thread_num());
       const auto nt = static_cast<std::size_t>(omp_get_num_threads());
       const std::size_t begin = n * t / nt, end = n * (t + 1) / nt;
-      if (begin < end) f(begin, end);
+      try {
+        if (begin < end) f(begin, end);
+      } catch (...) {
+#pragma omp critical(dsd_parallel_error)
+        if (!error) error = std::current_exception();
+      }
     }
+    if (error) std::rethrow_exception(error);
     return;
   }
 #endif

@@ -3,6 +3,7 @@
 // 16 bits per pass, no copies and no allocation proportional to n. Integer histograms make the
 // result independent of the number of threads.
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cstddef>
@@ -39,21 +40,31 @@ void histogram_segment(std::size_t s, std::size_t n, const KeyAt& key_at, Key pr
   std::mutex merge;
   parallel_chunks(n, parallel_grain, [&](std::size_t begin, std::size_t end) {
     std::vector<std::uint32_t> h(2 * radix_bins, 0);
+    std::vector<std::uint64_t> total(radix_bins, 0);
     std::uint32_t* h0 = h.data();
     std::uint32_t* h1 = h.data() + radix_bins;
-    std::size_t i = begin;
-    if (prefix_mask == 0) {  // first pass: every key counts
-      for (; i + 1 < end; i += 2) {
-        ++h0[(key_at(s, i) >> shift) & digit];
-        ++h1[(key_at(s, i + 1) >> shift) & digit];
+    // 32-bit counters are twice as cache-friendly; sub-chunks of at most 2^32 - 1 keys (flushed
+    // into 64-bit totals) keep them from wrapping on huge tensors.
+    constexpr std::size_t max_sub = 0xffffffffu;
+    for (std::size_t sub = begin; sub < end;) {
+      const std::size_t sub_end = end - sub > max_sub ? sub + max_sub : end;
+      std::size_t i = sub;
+      if (prefix_mask == 0) {  // first pass: every key counts
+        for (; i + 1 < sub_end; i += 2) {
+          ++h0[(key_at(s, i) >> shift) & digit];
+          ++h1[(key_at(s, i + 1) >> shift) & digit];
+        }
       }
-    }
-    for (; i < end; ++i) {  // later passes: few keys match the prefix
-      const Key k = key_at(s, i);
-      if ((k & prefix_mask) == prefix) ++h0[(k >> shift) & digit];
+      for (; i < sub_end; ++i) {  // later passes: few keys match the prefix
+        const Key k = key_at(s, i);
+        if ((k & prefix_mask) == prefix) ++h0[(k >> shift) & digit];
+      }
+      for (std::size_t b = 0; b < radix_bins; ++b) total[b] += std::uint64_t{h0[b]} + h1[b];
+      std::fill(h.begin(), h.end(), 0u);
+      sub = sub_end;
     }
     const std::lock_guard<std::mutex> lock(merge);
-    for (std::size_t b = 0; b < radix_bins; ++b) hist[b] += std::uint64_t{h0[b]} + h1[b];
+    for (std::size_t b = 0; b < radix_bins; ++b) hist[b] += total[b];
   });
 }
 

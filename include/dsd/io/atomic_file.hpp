@@ -1,6 +1,6 @@
 #pragma once
 /// \file
-/// Atomic file replacement: write a temporary in the same directory, flush and fsync it, rename
+/// Atomic file replacement: write a temporary of its own in the same directory, flush and fsync it, rename
 /// it over the target, fsync the directory. A failure at any point removes the temporary and
 /// leaves the previous file untouched.
 
@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -15,6 +16,7 @@
 
 #if __has_include(<unistd.h>)
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #endif
 
@@ -23,9 +25,23 @@ namespace dsd::io {
 /// Replaces `path` with the concatenation of `parts`, atomically.
 inline void write_atomic(const std::filesystem::path& path,
                          const std::vector<std::span<const std::byte>>& parts) {
-  const std::filesystem::path tmp = path.string() + ".tmp";
+  // A temporary of its own (mkstemp), so concurrent writers of one path never share it; the last
+  // rename wins and every reader sees one complete file.
+  std::filesystem::path tmp = path.string() + ".tmp.XXXXXX";
+  std::FILE* f = nullptr;
+#if __has_include(<unistd.h>)
+  std::string name = tmp.string();
+  const int fd = ::mkstemp(name.data());
+  DSD_REQUIRE(fd >= 0, io, "cannot create a temporary next to \"", path.string(), "\"");
+  tmp = name;
+  ::fchmod(fd, 0644);  // mkstemp's 0600 would make checkpoints private to their writer
+  f = ::fdopen(fd, "wb");
+  if (f == nullptr) ::close(fd);
+#else
+  tmp = path.string() + ".tmp";
+  f = std::fopen(tmp.c_str(), "wb");
+#endif
   try {
-    std::FILE* f = std::fopen(tmp.c_str(), "wb");
     DSD_REQUIRE(f != nullptr, io, "cannot create \"", tmp.string(), "\"");
     bool ok = true;
     for (const auto& p : parts)
@@ -44,10 +60,10 @@ inline void write_atomic(const std::filesystem::path& path,
   }
 #if __has_include(<unistd.h>)
   const std::filesystem::path dir = path.parent_path();
-  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
+  const int dir_fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
   }
 #endif
 }

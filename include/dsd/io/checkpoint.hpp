@@ -4,7 +4,11 @@
 /// optimizer state, step count and threshold, plus caller metadata (schedule position, seeds, RNG
 /// state). Written atomically; loaded strictly, all-or-nothing.
 
+#include <cerrno>
+#include <charconv>
+#include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -98,7 +102,10 @@ std::map<std::string, std::string> load_checkpoint(const File& f, C&& layers) {
               "\" has checkpoint format version \"", f.meta("dsd.version"),
               "\"; this build reads version ", checkpoint_version);
   std::vector<std::function<void()>> commit;  // applied only once everything validated
+  std::set<std::string> seen;
   for_each_layer(layers, [&](auto& l, std::size_t) {
+    DSD_REQUIRE(seen.insert(l.name()).second, invalid_argument, "two layers are named \"",
+                l.name(), "\"; a checkpoint needs unique names to load into");
     using L = std::remove_cvref_t<decltype(l)>;
     using S = typename L::scalar_type;
     const std::string& name = l.name();
@@ -125,12 +132,21 @@ std::map<std::string, std::string> load_checkpoint(const File& f, C&& layers) {
       DSD_REQUIRE(buf->size() == l.size(), io, "\"", f.path(), "\": optimizer state \"", name,
                   suffix, "\" has ", buf->size(), " entries, expected ", l.size());
     }
-    try {
-      state.step = std::stoll(f.meta(detail::key(name, "step")));
-    } catch (const std::logic_error&) {
-      DSD_THROW(io, "\"", f.path(), "\": step of layer \"", name, "\" is not an integer");
-    }
-    const double threshold = std::strtod(f.meta(detail::key(name, "threshold")).c_str(), nullptr);
+    const std::string step_text = f.meta(detail::key(name, "step"));
+    const auto [step_end, step_err] =
+        std::from_chars(step_text.data(), step_text.data() + step_text.size(), state.step);
+    DSD_REQUIRE(step_err == std::errc{} && step_end == step_text.data() + step_text.size() &&
+                    !step_text.empty() && state.step >= 0,
+                io, "\"", f.path(), "\": step of layer \"", name, "\" is \"", step_text,
+                "\", not a non-negative integer");
+    const std::string thr_text = f.meta(detail::key(name, "threshold"));
+    char* thr_end = nullptr;
+    errno = 0;
+    const double threshold = std::strtod(thr_text.c_str(), &thr_end);
+    DSD_REQUIRE(!thr_text.empty() && thr_end == thr_text.c_str() + thr_text.size() && errno == 0 &&
+                    std::isfinite(threshold) && threshold >= 0.0,
+                io, "\"", f.path(), "\": threshold of layer \"", name, "\" is \"", thr_text,
+                "\", not a finite non-negative number");
     commit.push_back([&l, w = std::move(weights), m = std::move(mask), st = std::move(state),
                       threshold]() mutable {
       restore(l, snapshot_t<L>{std::move(w), std::move(m), std::move(st), threshold});

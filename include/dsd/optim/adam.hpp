@@ -20,6 +20,7 @@ void adam_step(L& layer, const G& grad, double lr, double beta1, double beta2, d
               ": betas (", beta1, ", ", beta2, ") must lie in [0, 1)");
   DSD_REQUIRE(eps > 0.0, invalid_argument, name, ": eps ", eps, " must be > 0");
   const S* g = checked_grad(layer, grad, lr, name).data();
+  check_weight_decay(weight_decay, name);
   S* w = layer.weights().data();
   S* m = state_buffer(layer.state().first, layer.size());
   S* v = state_buffer(layer.state().second, layer.size());

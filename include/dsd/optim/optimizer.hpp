@@ -40,6 +40,12 @@ std::span<const typename L::scalar_type> checked_grad(const L& layer, const G& g
   return g;
 }
 
+/// Weight decay must be finite and >= 0 (a negative decay would grow every weight).
+inline void check_weight_decay(double weight_decay, std::string_view optimizer) {
+  DSD_REQUIRE(std::isfinite(weight_decay) && weight_decay >= 0.0, invalid_argument, optimizer,
+              ": weight decay ", weight_decay, " must be finite and >= 0");
+}
+
 /// Makes `buf` a zeroed buffer of `n` entries unless it already has that size.
 template <class S>
 S* state_buffer(std::vector<S>& buf, std::size_t n) {

@@ -20,6 +20,7 @@ struct Sgd {
   void step(L& layer, const G& grad) const {
     using S = typename L::scalar_type;
     const S* g = detail::checked_grad(layer, grad, lr, name).data();
+    detail::check_weight_decay(weight_decay, name);
     S* w = layer.weights().data();
     const S a = static_cast<S>(lr), wd = static_cast<S>(weight_decay);
     detail::for_each_masked(layer.mask(), [=](std::size_t i, bool keep) {
@@ -37,6 +38,7 @@ void momentum_step(L& layer, const G& grad, double lr, double momentum, double w
   DSD_REQUIRE(momentum >= 0.0 && momentum < 1.0, invalid_argument, name, ": momentum ", momentum,
               " is outside [0, 1)");
   const S* g = checked_grad(layer, grad, lr, name).data();
+  check_weight_decay(weight_decay, name);
   S* w = layer.weights().data();
   S* v = state_buffer(layer.state().first, layer.size());
   ++layer.state().step;

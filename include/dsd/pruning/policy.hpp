@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "dsd/detail/radix_select.hpp"
+#include "dsd/error.hpp"
 #include "dsd/mask.hpp"
 #include "dsd/tensor.hpp"
 
@@ -63,9 +64,10 @@ K prune_lowest_keys(std::size_t n, std::size_t prune, M& mask, const KeyAt& key_
 }  // namespace detail
 
 /// Marks in `mask` (of `n` entries) the `prune` entries with the lowest `score(i)` as pruned and
-/// all others as kept. Ties are broken by index: among equal scores the lower index is pruned
-/// first. `score` returns float or double; the selection is an O(n) radix select. Returns the
-/// highest pruned score (0 when nothing is pruned).
+/// all others as kept. Ties are broken by index: among equal scores (-0 equals +0) the lower
+/// index is pruned first. `score` returns float or double; the selection is an O(n) radix select.
+/// Returns the highest pruned score (0 when nothing is pruned). A NaN score cannot be ranked: it
+/// throws `errc::non_finite` naming the entry, and the mask is left as it was.
 template <mask_storage M, class Score>
 auto prune_lowest(std::size_t n, std::size_t prune, M& mask, const Score& score) {
   using S = std::remove_cvref_t<decltype(score(std::size_t{0}))>;
@@ -75,8 +77,12 @@ auto prune_lowest(std::size_t n, std::size_t prune, M& mask, const Score& score)
     return S{0};
   }
   if (prune > n) prune = n;
-  const auto key = detail::prune_lowest_keys<detail::key_type<S>>(
-      n, prune, mask, [&](std::size_t i) { return detail::ordered_key(score(i)); });
+  const auto key = detail::prune_lowest_keys<detail::key_type<S>>(n, prune, mask, [&](std::size_t i) {
+    const S x = score(i);
+    if (x != x) [[unlikely]]
+      DSD_THROW(non_finite, "score of entry ", i, " is NaN; prune_lowest cannot rank it");
+    return detail::ordered_key(x + S{0});  // -0 + 0 = +0: both zeros rank as one value
+  });
   return detail::score_from_key<S>(key);
 }
 

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <functional>
 #include <span>
 #include <string_view>
 
@@ -32,11 +33,14 @@ void require_finite(std::span<const S> w, std::string_view layer) {
 }
 }  // namespace detail
 
-/// Prunes exactly `count` weights of `layer` chosen by `policy`, replacing any previous mask;
-/// weights and optimizer state at pruned positions become exactly zero. Throws on NaN/Inf
-/// weights, on `count` > size, and if the policy does not keep exactly size - count weights.
+/// Validates a prune of exactly `count` weights of `layer` by `policy` and builds its mask without
+/// touching the layer; returns the commit that installs it (and the layer's statistics). Nothing
+/// that can fail for a reason of the data is left for the commit, so a collection prune can build
+/// every layer's mask first and change no layer when one of them fails. A backend overloads it
+/// for its layers (the CUDA backend does).
 template <class Policy = KeepmaxCut, masked_parameter L>
-LayerStats prune_exactly(L& layer, std::size_t count, const Policy& policy = {}) {
+[[nodiscard]] std::function<LayerStats()> prepare_prune(L& layer, std::size_t count,
+                                                        const Policy& policy = {}) {
   using S = typename L::scalar_type;
   using M = typename L::mask_type;
   static_assert(pruning_policy<Policy, S, M>,
@@ -57,8 +61,19 @@ LayerStats prune_exactly(L& layer, std::size_t count, const Policy& policy = {})
   DSD_REQUIRE(mask.count() == w.size() - count, invalid_argument, "pruning policy \"", Policy::name,
               "\" kept ", mask.count(), " of the ", w.size(), " weights of layer \"", layer.name(),
               "\"; expected exactly ", w.size() - count);
-  layer.set_mask(std::move(mask), threshold);
-  return layer.stats();
+  return [&layer, m = std::move(mask), threshold]() mutable {
+    layer.set_mask(std::move(m), threshold);
+    return layer.stats();
+  };
+}
+
+/// Prunes exactly `count` weights of `layer` chosen by `policy`, replacing any previous mask;
+/// weights and optimizer state at pruned positions become exactly zero. Throws on NaN/Inf
+/// weights, on `count` > size, and if the policy does not keep exactly size - count weights; the
+/// layer is unchanged when it throws.
+template <class Policy = KeepmaxCut, masked_parameter L>
+LayerStats prune_exactly(L& layer, std::size_t count, const Policy& policy = {}) {
+  return prepare_prune(layer, count, policy)();
 }
 
 /// Prunes round(sparsity * size) weights of `layer` chosen by `policy` (default Keepmax-Cut).

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "dsd/detail/counter_rng.hpp"
+#include "dsd/error.hpp"
 #include "dsd/pruning/policy.hpp"
 
 namespace dsd {
@@ -15,13 +16,19 @@ namespace dsd {
 /// Prunes `k` weights chosen uniformly at random, ignoring their values. The choice depends only
 /// on (seed, layer name, index) through a counter-based generator, so it is bitwise identical on
 /// every machine, standard library and thread count; two layers with different names get
-/// independent patterns.
+/// independent patterns. The rule that keeps patterns independent: a layer must have a name
+/// (an unnamed layer is an error), and `prune(layers, ...)` requires the names to be unique.
 struct RandomCut {
   static constexpr std::string_view name = "random-cut";
+  /// The layer name keys the random stream (see `prune(layers, ...)`'s unique-name check).
+  static constexpr bool keyed_by_name = true;
   std::uint64_t seed = 0;  ///< the same seed gives the same pattern everywhere
 
   template <floating_scalar S, mask_storage M>
   S build_mask(std::span<const S> w, std::size_t prune, M& mask, const PruneInfo& info = {}) const {
+    DSD_REQUIRE(!info.name.empty(), invalid_argument,
+                "RandomCut needs a named layer: its random stream is keyed by the name, so unnamed "
+                "layers of one size would all get the same pattern");
     const std::uint64_t stream = detail::fnv1a(info.name);
     prune_lowest(w.size(), prune, mask, [&](std::size_t i) {
       return static_cast<double>(detail::random_cut_key(seed, stream, i)) * 0x1p-53;

@@ -25,7 +25,7 @@ struct EpochContext {
   int round = 1;
   int epoch = 0;         ///< 0-based within the phase
   int global_epoch = 0;  ///< 0-based over the whole run
-  double lr = 0.0;       ///< learning rate for this epoch: use it in your optimizer
+  double lr = 0.0;       ///< learning rate for this epoch (already written to Callbacks::lr_targets)
   int phase_index = 0;   ///< index into `Schedule::plan()`
   int phase_epochs = 0;  ///< epochs of this phase
 };
@@ -51,6 +51,14 @@ struct Position {
 /// after_phase. In the sparse phase your optimizer must keep the mask: dsd's optimizers do it in
 /// their step, or call `dsd::enforce(layers)` after your own.
 struct Callbacks {
+  /// Where the schedule's learning rate goes. `run` writes the lr of every epoch (lr/10 when
+  /// re-densing) into each of `lr_targets` (e.g. `{&opt.lr}` for dsd's optimizers, or any
+  /// `double`) and passes it to `set_lr` (for an optimizer of your own) before `before_epoch`.
+  /// One of the two must be set, or `lr_from_context` to say train_epoch applies `ctx.lr` itself:
+  /// a run whose learning rate reaches nothing would re-densify at the full rate, silently.
+  std::vector<double*> lr_targets{};
+  std::function<void(double)> set_lr;
+  bool lr_from_context = false;
   std::function<double(const EpochContext&)> train_epoch;  ///< one epoch; returns its mean loss
   std::function<double()> evaluate;                        ///< held-out accuracy (or any score)
   std::function<void(const EpochContext&)> before_phase;
@@ -88,6 +96,13 @@ requires threshold_policy<Thresholds, C> Report run(C&& layers, const Schedule& 
                                                     Position start = {}) {
   DSD_REQUIRE(callbacks.train_epoch, invalid_argument, "run: Callbacks::train_epoch is not set");
   DSD_REQUIRE(callbacks.evaluate, invalid_argument, "run: Callbacks::evaluate is not set");
+  DSD_REQUIRE(!callbacks.lr_targets.empty() || callbacks.set_lr || callbacks.lr_from_context,
+              invalid_argument,
+              "run: the schedule's learning rate reaches no optimizer; set Callbacks::lr_targets "
+              "(e.g. {&opt.lr}) or Callbacks::set_lr, or Callbacks::lr_from_context = true if "
+              "train_epoch applies ctx.lr itself");
+  for (double* target : callbacks.lr_targets)
+    DSD_REQUIRE(target != nullptr, invalid_argument, "run: a null pointer in Callbacks::lr_targets");
   using clock = std::chrono::steady_clock;
   Report report;
   const std::vector<PhasePlan> phases = schedule.plan();
@@ -125,6 +140,8 @@ requires threshold_policy<Thresholds, C> Report run(C&& layers, const Schedule& 
     for (int e = first; e < plan.epochs; ++e, ++global_epoch) {
       ctx.epoch = e;
       ctx.global_epoch = global_epoch;
+      for (double* target : callbacks.lr_targets) *target = ctx.lr;
+      if (callbacks.set_lr) callbacks.set_lr(ctx.lr);
       if (callbacks.before_epoch) callbacks.before_epoch(ctx);
       const double loss = callbacks.train_epoch(ctx);
       phase.accuracy_end = callbacks.evaluate();

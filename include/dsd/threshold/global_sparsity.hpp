@@ -24,6 +24,7 @@ struct GlobalSparsity {
 
   template <layer_collection C>
   [[nodiscard]] std::vector<std::size_t> prune_counts(C& layers) const {
+    detail::require_known_names(layers, exclude, "GlobalSparsity exclude");
     if constexpr (collection_space_v<C> != memory_space::host)
       return global_prune_counts(layers, *this);  // the backend's select, found by ADL
     else

@@ -20,6 +20,7 @@ struct UniformSparsity {
 
   template <layer_collection C>
   [[nodiscard]] std::vector<std::size_t> prune_counts(C& layers) const {
+    detail::require_known_names(layers, exclude, "UniformSparsity exclude");
     std::vector<std::size_t> counts;
     for_each_layer(layers, [&](auto& l, std::size_t) {
       const bool excluded = std::find(exclude.begin(), exclude.end(), l.name()) != exclude.end();
@@ -29,7 +30,8 @@ struct UniformSparsity {
   }
 };
 
-/// A sparsity per layer name (e.g. from sensitivity analysis); unnamed layers get `fallback`.
+/// A sparsity per layer name (e.g. from sensitivity analysis); layers not listed get `fallback`.
+/// Every listed name must be a layer of the collection pruned (a misspelt name is an error).
 struct LayerSparsity {
   std::map<std::string, double> sparsity{};
   double fallback = 0.0;
@@ -42,6 +44,9 @@ struct LayerSparsity {
 
   template <layer_collection C>
   [[nodiscard]] std::vector<std::size_t> prune_counts(C& layers) const {
+    std::vector<std::string> listed;
+    for (const auto& entry : sparsity) listed.push_back(entry.first);
+    detail::require_known_names(layers, listed, "LayerSparsity");
     std::vector<std::size_t> counts;
     for_each_layer(layers, [&](auto& l, std::size_t) {
       counts.push_back(prune_count(l.size(), of(l.name()), l.name()));

@@ -24,8 +24,8 @@ int main() {
     return l / static_cast<double>(xs.size());
   };
   dsd::Callbacks cb;
-  cb.train_epoch = [&](const dsd::EpochContext& ctx) {
-    opt.lr = ctx.lr;
+  cb.lr_targets = {&opt.lr};  // the schedule sets the lr of every epoch (x0.1 when re-densing)
+  cb.train_epoch = [&](const dsd::EpochContext&) {
     for (int it = 0; it < 50; ++it) {
       std::vector<double> g(3, 0.0);
       for (const auto& x : xs) {

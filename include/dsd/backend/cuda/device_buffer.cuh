@@ -53,6 +53,15 @@ class DeviceBuffer {
   void upload(const std::vector<T>& host, cudaStream_t stream = nullptr) {
     upload(std::span<const T>(host), stream);
   }
+  /// Copies `host` into elements [offset, offset + host.size()).
+  void copy_from_host(std::span<const T> host, std::size_t offset = 0, cudaStream_t stream = nullptr) {
+    DSD_REQUIRE(offset <= n_ && host.size() <= n_ - offset, size_mismatch, "copy of ", host.size(),
+                " elements at offset ", offset, " into a device buffer of ", n_);
+    if (host.empty()) return;
+    DSD_CUDA_CHECK(cudaMemcpyAsync(p_ + offset, host.data(), host.size() * sizeof(T),
+                                   cudaMemcpyHostToDevice, stream));
+    DSD_CUDA_CHECK(cudaStreamSynchronize(stream));
+  }
   /// The elements, copied to the host.
   [[nodiscard]] std::vector<T> download(cudaStream_t stream = nullptr) const {
     std::vector<T> host(n_);

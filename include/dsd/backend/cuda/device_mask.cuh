@@ -69,13 +69,7 @@ class DeviceBitMask {
   [[nodiscard]] std::size_t count() const { return popcount(nullptr); }
   /// The same mask in host memory (one copy).
   [[nodiscard]] BitMask to_host() const {
-    BitMask host(size_, false);
-    if (size_ > 0) {
-      DSD_CUDA_CHECK(cudaMemcpyAsync(host.words().data(), words_.data(), word_count() * 8,
-                                     cudaMemcpyDeviceToHost, stream_));
-      DSD_CUDA_CHECK(cudaStreamSynchronize(stream_));
-    }
-    return host;
+    return BitMask::from_words(words_.download(stream_), size_);
   }
   /// Entries where the two masks differ (waits for the stream).
   friend std::size_t changed_entries(const DeviceBitMask& a, const DeviceBitMask& b) {

@@ -20,9 +20,8 @@ struct device_tensor {
   Shape dims{};                  ///< storage-order shape; {1, count} when left empty
   cudaStream_t stream = nullptr;  ///< where kernels on this tensor are queued
 
-  [[nodiscard]] Shape shape() const noexcept {
-    return dims.size() == count && count != 0 ? dims : Shape{1, count};
-  }
+  /// {1, count} when `dims` is left empty; else `dims` (wrapping checks it holds `count`).
+  [[nodiscard]] Shape shape() const noexcept { return dims == Shape{} ? Shape{1, count} : dims; }
 };
 
 }  // namespace dsd::cuda

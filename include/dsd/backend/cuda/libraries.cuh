@@ -56,38 +56,38 @@ class Owned {
 };
 }  // namespace detail
 
+namespace detail {
+/// A library handle created on construction (after checking for a GPU) and bound to a stream.
+template <class H, auto Create, auto Destroy, auto SetStream, auto Check>
+class Handle {
+ public:
+  explicit Handle(cudaStream_t stream = nullptr) {
+    require_device();
+    H h{};
+    Check(Create(&h), "create");
+    h_ = Owned<H, Destroy>(h);
+    Check(SetStream(h, stream), "set the stream of");
+  }
+  [[nodiscard]] H get() const noexcept { return h_.get(); }
+
+ private:
+  Owned<H, Destroy> h_;
+};
+inline void check_cusparse(cusparseStatus_t s, const char* what) {
+  DSD_REQUIRE(s == CUSPARSE_STATUS_SUCCESS, backend, "cannot ", what, " a cuSPARSE handle: ",
+              cusparseGetErrorString(s));
+}
+inline void check_cublas(cublasStatus_t s, const char* what) {
+  DSD_REQUIRE(s == CUBLAS_STATUS_SUCCESS, backend, "cannot ", what, " a cuBLAS handle: ",
+              cublasGetStatusString(s));
+}
+}  // namespace detail
+
 /// A cuSPARSE handle bound to a stream.
-class CusparseHandle {
- public:
-  explicit CusparseHandle(cudaStream_t stream = nullptr) {
-    require_device();
-    cusparseHandle_t h = nullptr;
-    DSD_CUSPARSE_CHECK(cusparseCreate(&h));
-    h_ = Owned(h);
-    DSD_CUSPARSE_CHECK(cusparseSetStream(h, stream));
-  }
-  [[nodiscard]] cusparseHandle_t get() const noexcept { return h_.get(); }
-
- private:
-  using Owned = detail::Owned<cusparseHandle_t, cusparseDestroy>;
-  Owned h_;
-};
-
+using CusparseHandle = detail::Handle<cusparseHandle_t, cusparseCreate, cusparseDestroy, cusparseSetStream,
+                                      detail::check_cusparse>;
 /// A cuBLAS handle bound to a stream.
-class CublasHandle {
- public:
-  explicit CublasHandle(cudaStream_t stream = nullptr) {
-    require_device();
-    cublasHandle_t h = nullptr;
-    DSD_CUBLAS_CHECK(cublasCreate(&h));
-    h_ = Owned(h);
-    DSD_CUBLAS_CHECK(cublasSetStream(h, stream));
-  }
-  [[nodiscard]] cublasHandle_t get() const noexcept { return h_.get(); }
-
- private:
-  using Owned = detail::Owned<cublasHandle_t, cublasDestroy>;
-  Owned h_;
-};
+using CublasHandle =
+    detail::Handle<cublasHandle_t, cublasCreate, cublasDestroy, cublasSetStream, detail::check_cublas>;
 
 }  // namespace dsd::cuda

@@ -12,6 +12,7 @@
 #include <cuda_runtime.h>
 
 #include <cmath>
+#include <functional>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -79,6 +80,9 @@ class Masked<cuda::device_tensor<S>, cuda::DeviceBitMask> {
     DSD_REQUIRE(view.count > 0, empty_tensor, "cannot wrap layer \"", name_, "\": it has no weights");
     DSD_REQUIRE(view.ptr != nullptr, invalid_argument, "layer \"", name_,
                 "\": device_tensor with a null pointer and ", view.count, " elements");
+    DSD_REQUIRE(view.shape().size() == view.count, size_mismatch, "shape ", view.shape().outer, "x",
+                view.shape().inner, " of layer \"", name_, "\" holds ", view.shape().size(),
+                " elements but the tensor has ", view.count);
     cudaPointerAttributes attr{};
     DSD_CUDA_CHECK(cudaPointerGetAttributes(&attr, view.ptr));
     DSD_REQUIRE(attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged,
@@ -102,12 +106,16 @@ class Masked<cuda::device_tensor<S>, cuda::DeviceBitMask> {
   [[nodiscard]] cuda::DeviceState<scalar_type>& state() noexcept { return state_; }
   [[nodiscard]] const cuda::DeviceState<scalar_type>& state() const noexcept { return state_; }
   [[nodiscard]] double threshold() const noexcept { return threshold_; }
+  /// Increases whenever the mask may have changed (set, rewritten, re-densed): what a cache of
+  /// the pattern (e.g. a `SparseLinear`) compares against to know it must rebuild.
+  [[nodiscard]] std::uint64_t mask_version() const noexcept { return version_; }
 
   /// Installs a new mask (device or host), then enforces it.
   void set_mask(cuda::DeviceBitMask mask, double threshold = 0.0) {
     DSD_REQUIRE(mask.size() == size(), size_mismatch, "mask of ", mask.size(),
                 " entries for layer \"", name_, "\" of ", size(), " weights");
     mask_ = std::move(mask);
+    ++version_;
     kept_ = mask_.count();
     threshold_ = kept_ == size() ? 0.0 : threshold;
     enforce();
@@ -119,6 +127,7 @@ class Masked<cuda::device_tensor<S>, cuda::DeviceBitMask> {
   template <class Write>
   void rewrite_mask(Write&& write, std::size_t kept, double threshold) {
     write(mask_.words());
+    ++version_;
     kept_ = kept;
     threshold_ = kept_ == size() ? 0.0 : threshold;
     enforce();
@@ -138,6 +147,7 @@ class Masked<cuda::device_tensor<S>, cuda::DeviceBitMask> {
   void redense() {
     enforce();
     mask_.fill(true);
+    ++version_;
     kept_ = size();
     threshold_ = 0.0;
   }
@@ -153,6 +163,7 @@ class Masked<cuda::device_tensor<S>, cuda::DeviceBitMask> {
   cuda::DeviceBitMask mask_;
   cuda::DeviceState<scalar_type> state_;
   std::size_t kept_ = 0;
+  std::uint64_t version_ = 0;
   double threshold_ = 0.0;
 };
 
@@ -166,6 +177,28 @@ namespace detail {
 template <class S>
 Segment segment_of(const DeviceMasked<S>& layer, std::uint64_t* words, bool included = true) {
   return {layer.weights().ptr, words, included ? layer.size() : 0, dsd::detail::fnv1a(layer.name())};
+}
+
+/// The lowest index of a NaN/Inf element into *first (which starts at ~0).
+template <class S>
+__global__ void first_non_finite(const S* w, std::size_t n, unsigned long long* first) {
+  for (std::size_t i = global_thread(); i < n; i += global_threads())
+    if (!isfinite(w[i])) atomicMin(first, static_cast<unsigned long long>(i));
+}
+
+/// Throws the CPU's non-finite error for the layer's first NaN/Inf weight, if it has one.
+template <class S>
+void require_finite(const DeviceMasked<S>& layer) {
+  DeviceBuffer<unsigned long long> first(1);
+  DSD_CUDA_CHECK(cudaMemsetAsync(first.data(), 0xff, sizeof(unsigned long long), layer.stream()));
+  first_non_finite<<<grid_for(layer.size()), block_size, 0, layer.stream()>>>(layer.weights().ptr, layer.size(),
+                                                                                first.data());
+  DSD_CUDA_CHECK(cudaGetLastError());
+  const unsigned long long i = first.download(layer.stream())[0];
+  if (i == ~0ull) return;
+  S value{};
+  DSD_CUDA_CHECK(cudaMemcpy(&value, layer.weights().ptr + i, sizeof value, cudaMemcpyDeviceToHost));
+  dsd::detail::throw_non_finite(layer.name(), static_cast<double>(value), static_cast<std::size_t>(i));
 }
 
 /// Throws the CPU's non-finite error for the first NaN/Inf a selection met.
@@ -278,17 +311,29 @@ std::vector<std::size_t> global_prune_counts(C& layers, const GlobalSparsity& gl
 
 }  // namespace cuda
 
-/// Prunes exactly `count` weights of a device layer: Keepmax-Cut and Random-Cut on the device,
-/// other policies on the host (weights downloaded, mask uploaded). Same errors as on the CPU.
+/// Validates a prune of a device layer and prepares it (see the host `prepare_prune`): the count
+/// and the weights' finiteness are checked now (one pass on the device); Keepmax-Cut and
+/// Random-Cut then select on the device in the commit, other policies (NMCut, user policies)
+/// build their mask on the host now from a copy of the weights and upload it in the commit.
 template <class Policy = KeepmaxCut, class S>
-LayerStats prune_exactly(cuda::DeviceMasked<S>& layer, std::size_t count, const Policy& policy = {}) {
+[[nodiscard]] std::function<LayerStats()> prepare_prune(cuda::DeviceMasked<S>& layer, std::size_t count,
+                                                        const Policy& policy = {}) {
   DSD_REQUIRE(count <= layer.size(), invalid_argument, "cannot prune ", count,
               " weights of layer \"", layer.name(), "\", which has ", layer.size());
-  cuda::SelectWorkspace& ws = cuda::default_workspace();
-  if constexpr (std::is_same_v<Policy, KeepmaxCut>) {
-    cuda::detail::prune_on_device(layer, count, cuda::detail::MagnitudeKeys<S>{}, ws);
-  } else if constexpr (std::is_same_v<Policy, RandomCut>) {
-    cuda::detail::prune_on_device(layer, count, cuda::detail::RandomKeys<S>{policy.seed}, ws);
+  if constexpr (std::is_same_v<Policy, KeepmaxCut> || std::is_same_v<Policy, RandomCut>) {
+    if constexpr (std::is_same_v<Policy, RandomCut>)  // the host policy's rule, checked up front
+      DSD_REQUIRE(!layer.name().empty(), invalid_argument,
+                  "RandomCut needs a named layer: its random stream is keyed by the name, so unnamed "
+                  "layers of one size would all get the same pattern");
+    cuda::detail::require_finite(layer);
+    return [&layer, count, policy] {
+      cuda::SelectWorkspace& ws = cuda::default_workspace();
+      if constexpr (std::is_same_v<Policy, KeepmaxCut>)
+        cuda::detail::prune_on_device(layer, count, cuda::detail::MagnitudeKeys<S>{}, ws);
+      else
+        cuda::detail::prune_on_device(layer, count, cuda::detail::RandomKeys<S>{policy.seed}, ws);
+      return layer.stats();
+    };
   } else {
     std::vector<S> host(layer.size());
     DSD_CUDA_CHECK(cudaMemcpyAsync(host.data(), layer.weights().ptr, host.size() * sizeof(S),
@@ -296,9 +341,11 @@ LayerStats prune_exactly(cuda::DeviceMasked<S>& layer, std::size_t count, const 
     DSD_CUDA_CHECK(cudaStreamSynchronize(layer.stream()));
     Masked<std::vector<S>> staged(host, layer.name(), layer.shape());
     prune_exactly(staged, count, policy);
-    layer.set_mask(staged.mask(), staged.threshold());
+    return [&layer, m = staged.mask(), t = staged.threshold()] {
+      layer.set_mask(m, t);
+      return layer.stats();
+    };
   }
-  return layer.stats();
 }
 
 }  // namespace dsd

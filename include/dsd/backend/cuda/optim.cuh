@@ -101,6 +101,7 @@ template <class O>
 void validate(const O& opt) {
   DSD_REQUIRE(std::isfinite(opt.lr) && opt.lr >= 0.0, invalid_argument, O::name,
               ": learning rate ", opt.lr, " must be finite and >= 0");
+  dsd::detail::check_weight_decay(opt.weight_decay, O::name);
   if constexpr (requires { opt.momentum; })
     DSD_REQUIRE(opt.momentum >= 0.0 && opt.momentum < 1.0, invalid_argument, O::name,
                 ": momentum ", opt.momentum, " is outside [0, 1)");

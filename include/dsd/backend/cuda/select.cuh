@@ -21,6 +21,7 @@
 #include "dsd/backend/cuda/error.cuh"
 #include "dsd/backend/cuda/launch.cuh"
 #include "dsd/detail/counter_rng.hpp"
+#include "dsd/detail/device_logic.hpp"
 
 namespace dsd::cuda {
 
@@ -84,23 +85,13 @@ struct RandomKeys {
   }
 };
 
-/// Segment of global group `g`: the last s with group_begin[s] <= g.
-__device__ inline int segment_of(const std::uint64_t* group_begin, int segments, std::uint64_t g) {
-  int lo = 0, hi = segments;  // group_begin[lo] <= g < group_begin[hi]
-  while (hi - lo > 1) {
-    const int mid = (lo + hi) / 2;
-    (group_begin[mid] <= g ? lo : hi) = mid;
-  }
-  return lo;
-}
-
 /// Calls body(segment, first element, global group) for each group handled by this warp.
 template <class Body>
 __device__ void for_each_group(const std::uint64_t* group_begin, int segments, Body&& body) {
   const std::uint64_t groups = group_begin[segments];
   const std::uint64_t warp = global_thread() / 32, warps = global_threads() / 32;
   for (std::uint64_t g = warp; g < groups; g += warps) {
-    const int s = segment_of(group_begin, segments, g);
+    const int s = dsd::detail::owning_segment(group_begin, segments, g);
     body(s, (g - group_begin[s]) * group_size, g);
   }
 }
@@ -243,8 +234,7 @@ __global__ void build_words(Keys keys, const Segment* segs, const std::uint64_t*
       if (lane >= static_cast<unsigned>(off)) before += up;
     }
     const std::uint64_t rank = tie_scan[g] + (before - mine);
-    std::uint64_t drop = tie_budget > rank ? tie_budget - rank : 0;  // ties still to prune
-    for (; drop > 0 && equal != 0; --drop) equal &= equal - 1;      // lowest indices first
+    equal = dsd::detail::clear_lowest_bits(equal, dsd::detail::ties_to_drop(tie_budget, rank));
     const std::uint64_t word = base / 64 + lane;
     if (word < (seg.n + 63) / 64) seg.words[word] = above | equal;
   });

@@ -11,7 +11,7 @@
 ///                     optimizers never read them).
 /// Matrices are row-major as the layer stores them: W is rows x cols = outputs x inputs
 /// (`Shape{outer, inner}`), X is batch x inputs, Y batch x outputs. Whether this beats a dense
-/// cuBLAS GEMM depends on device, shape, batch and density: `faster_than_dense` measures it.
+/// cuBLAS GEMM depends on device, shape, batch and density: `time_step_products` measures it.
 
 #include <cub/device/device_scan.cuh>
 #include <cuda_runtime.h>
@@ -26,6 +26,7 @@
 #include "dsd/backend/cuda/launch.cuh"
 #include "dsd/backend/cuda/libraries.cuh"
 #include "dsd/backend/cuda/masked.cuh"
+#include "dsd/detail/device_logic.hpp"
 
 namespace dsd::cuda {
 
@@ -33,15 +34,8 @@ namespace kernels {
 /// Kept entries per row of a rows x cols mask; one thread per row, whole words where possible.
 template <int = 0>
 __global__ void row_counts(const std::uint64_t* words, std::size_t rows, std::size_t cols, int* counts) {
-  for (std::size_t r = global_thread(); r < rows; r += global_threads()) {
-    std::size_t i = r * cols;
-    const std::size_t end = i + cols;
-    int c = 0;
-    for (; i < end && (i & 63) != 0; ++i) c += (words[i >> 6] >> (i & 63)) & 1u;
-    for (; i + 64 <= end; i += 64) c += __popcll(words[i >> 6]);
-    for (; i < end; ++i) c += (words[i >> 6] >> (i & 63)) & 1u;
-    counts[r] = c;
-  }
+  for (std::size_t r = global_thread(); r < rows; r += global_threads())
+    counts[r] = static_cast<int>(dsd::detail::count_bits(words, r * cols, r * cols + cols));
 }
 /// Column (and row) index of every kept entry, in CSR order.
 template <int = 0>
@@ -268,26 +262,33 @@ class SparseLinear {
   S one_ = S(1), zero_ = S(0);
 };
 
-/// Whether `sparse`'s forward product (cuSPARSE SpMM) beats the dense one (cuBLAS GEMM on the
-/// layer's masked dense weights) for this batch size on this device: both are timed with CUDA
-/// events (best of 5 after a warm-up) on scratch operands. The dispatch rule of the examples:
-/// call it once per pattern and batch size, and use the faster.
+/// Times of one training step's products of a pruned FC layer, in milliseconds: on cuSPARSE
+/// (refresh + SpMM + CSC SpMM + SDDMM and scatter) and on cuBLAS (three GEMMs on the masked dense
+/// weights). Each is the best of 5 after a warm-up, with CUDA events, on scratch operands.
+struct StepTimes {
+  float sparse_ms = 0, dense_ms = 0;
+  [[nodiscard]] bool sparse_pays() const noexcept { return sparse_ms < dense_ms; }
+};
+
+/// Measures `StepTimes` for `batch` on this device: the examples' dispatch rule, applied once per
+/// pattern and batch size (the crossover depends on device, shape, batch and density).
 template <class S>
-bool sparse_forward_pays(SparseLinear<S>& sparse, CublasHandle& cublas, const DeviceMasked<S>& layer,
-                         std::size_t batch) {
-  static_assert(std::is_same_v<S, float>, "sparse_forward_pays times float products");
+StepTimes time_step_products(SparseLinear<S>& sparse, CublasHandle& cublas, const DeviceMasked<S>& layer,
+                             std::size_t batch) {
+  static_assert(std::is_same_v<S, float>, "time_step_products times float products");
   const std::size_t rows = sparse.rows(), cols = sparse.cols();
-  DeviceBuffer<S> x(batch * cols), y(batch * rows);
+  DeviceBuffer<S> x(batch * cols), y(batch * rows), dx(batch * cols), dw(rows * cols);
   x.zero(layer.stream());
+  y.zero(layer.stream());
   cudaEvent_t start, stop;
   DSD_CUDA_CHECK(cudaEventCreate(&start));
   DSD_CUDA_CHECK(cudaEventCreate(&stop));
-  const auto best_of = [&](auto&& product) {
-    product();
+  const auto best_of = [&](auto&& products) {
+    products();
     float best = std::numeric_limits<float>::max();
     for (int rep = 0; rep < 5; ++rep) {
       DSD_CUDA_CHECK(cudaEventRecord(start, layer.stream()));
-      product();
+      products();
       DSD_CUDA_CHECK(cudaEventRecord(stop, layer.stream()));
       DSD_CUDA_CHECK(cudaEventSynchronize(stop));
       float ms = 0;
@@ -296,16 +297,27 @@ bool sparse_forward_pays(SparseLinear<S>& sparse, CublasHandle& cublas, const De
     }
     return best;
   };
+  StepTimes t;
+  t.sparse_ms = best_of([&] {
+    sparse.refresh();
+    sparse.forward(x.data(), y.data(), batch);
+    sparse.backward_data(y.data(), dx.data(), batch);
+    sparse.backward_weights(y.data(), x.data(), dw.data(), batch);
+  });
   const float one = 1, zero = 0;
-  const float t_sparse = best_of([&] { sparse.forward(x.data(), y.data(), batch); });
-  const float t_dense = best_of([&] {
-    DSD_CUBLAS_CHECK(cublasSgemm(cublas.get(), CUBLAS_OP_T, CUBLAS_OP_N, int(rows), int(batch), int(cols), &one,
-                                 layer.weights().ptr, int(cols), x.data(), int(cols), &zero, y.data(),
-                                 int(rows)));
+  const int m = int(rows), k = int(cols), n = int(batch);
+  const S* w = layer.weights().ptr;
+  t.dense_ms = best_of([&] {
+    DSD_CUBLAS_CHECK(cublasSgemm(cublas.get(), CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &one, w, k, x.data(), k,
+                                 &zero, y.data(), m));  // y = x Wᵀ
+    DSD_CUBLAS_CHECK(cublasSgemm(cublas.get(), CUBLAS_OP_N, CUBLAS_OP_N, k, n, m, &one, w, k, y.data(), m,
+                                 &zero, dx.data(), k));  // dx = dy W
+    DSD_CUBLAS_CHECK(cublasSgemm(cublas.get(), CUBLAS_OP_N, CUBLAS_OP_T, k, m, n, &one, x.data(), k, y.data(),
+                                 m, &zero, dw.data(), k));  // dW = dyᵀ x
   });
   cudaEventDestroy(start);
   cudaEventDestroy(stop);
-  return t_sparse < t_dense;
+  return t;
 }
 
 }  // namespace dsd::cuda
