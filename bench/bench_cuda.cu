@@ -221,6 +221,10 @@ struct FcCase {
   std::size_t batch;
   dsd::cuda::DeviceBuffer<float> w, x, dy, out;
   dsd::cuda::DeviceMasked<float> layer;
+  dsd::cuda::CublasHandle cublas;
+  dsd::cuda::CusparseHandle cusparse;
+  std::unique_ptr<dsd::cuda::SparseLinear<float>> sparse;  ///< null for the cuBLAS reference
+  const float one = 1, zero = 0;
   FcCase(benchmark::State& state, std::size_t out_size)
       : shape(fc_shapes[state.range(0)]),
         sparsity(static_cast<double>(state.range(1)) / 100.0),
@@ -232,26 +236,22 @@ struct FcCase {
         layer(dsd::cuda::device_tensor<float>{w.data(), shape.out * shape.in, {shape.out, shape.in}},
               shape.name) {
     state.SetLabel(std::string(shape.name) + (sparsity == 0 ? " cublas" : " cusparse"));
-    if (sparsity > 0) dsd::prune(layer, sparsity);
+    if (sparsity == 0) return;
+    dsd::prune(layer, sparsity);
+    sparse = std::make_unique<dsd::cuda::SparseLinear<float>>(cusparse, layer);
   }
-  [[nodiscard]] bool dense() const { return sparsity == 0; }
 };
 
 /// Forward product Y = X Wᵀ: cuSPARSE SpMM against cuBLAS GEMM.
 void BM_FcForward(benchmark::State& state) {
   FcCase c(state, fc_shapes[state.range(0)].out * static_cast<std::size_t>(state.range(2)));
-  const float one = 1, zero = 0;
   const int out = int(c.shape.out), in = int(c.shape.in), batch = int(c.batch);
-  dsd::cuda::CublasHandle cublas;
-  dsd::cuda::CusparseHandle cusparse;
-  std::unique_ptr<dsd::cuda::SparseLinear<float>> sp;
-  if (!c.dense()) sp = std::make_unique<dsd::cuda::SparseLinear<float>>(cusparse, c.layer);
   time_loop(state, [&] {
-    if (sp)
-      sp->forward(c.x.data(), c.out.data(), c.batch);
+    if (c.sparse)
+      c.sparse->forward(c.x.data(), c.out.data(), c.batch);
     else
-      DSD_CUBLAS_CHECK(cublasSgemm(cublas.get(), CUBLAS_OP_T, CUBLAS_OP_N, out, batch, in, &one, c.w.data(), in,
-                                   c.x.data(), in, &zero, c.out.data(), out));
+      DSD_CUBLAS_CHECK(cublasSgemm(c.cublas.get(), CUBLAS_OP_T, CUBLAS_OP_N, out, batch, in, &c.one, c.w.data(),
+                                   in, c.x.data(), in, &c.zero, c.out.data(), out));
   });
   const double flops = 2.0 * out * double(in) * batch * (1 - c.sparsity);
   state.counters["useful_GFLOP/s"] =
@@ -261,18 +261,13 @@ void BM_FcForward(benchmark::State& state) {
 /// The weight gradient on the pattern dW = dYᵀ X: cuSPARSE SDDMM (+ scatter) against cuBLAS GEMM.
 void BM_FcWeightGrad(benchmark::State& state) {
   FcCase c(state, fc_shapes[state.range(0)].out * fc_shapes[state.range(0)].in);
-  const float one = 1, zero = 0;
   const int out = int(c.shape.out), in = int(c.shape.in), batch = int(c.batch);
-  dsd::cuda::CublasHandle cublas;
-  dsd::cuda::CusparseHandle cusparse;
-  std::unique_ptr<dsd::cuda::SparseLinear<float>> sp;
-  if (!c.dense()) sp = std::make_unique<dsd::cuda::SparseLinear<float>>(cusparse, c.layer);
   time_loop(state, [&] {
-    if (sp)
-      sp->backward_weights(c.dy.data(), c.x.data(), c.out.data(), c.batch);
+    if (c.sparse)
+      c.sparse->backward_weights(c.dy.data(), c.x.data(), c.out.data(), c.batch);
     else
-      DSD_CUBLAS_CHECK(cublasSgemm(cublas.get(), CUBLAS_OP_N, CUBLAS_OP_T, in, out, batch, &one, c.x.data(), in,
-                                   c.dy.data(), out, &zero, c.out.data(), in));
+      DSD_CUBLAS_CHECK(cublasSgemm(c.cublas.get(), CUBLAS_OP_N, CUBLAS_OP_T, in, out, batch, &c.one, c.x.data(),
+                                   in, c.dy.data(), out, &c.zero, c.out.data(), in));
   });
 }
 

@@ -300,3 +300,17 @@ TEST_CASE("Random-Cut is uniform: every position is pruned about equally often (
   }
   CHECK(std::abs(biased - 4096.0) > 6 * 90.5);
 }
+
+TEST_CASE("a fixed-sparsity policy (N:M) under collection thresholds prunes at its own sparsity") {
+  auto a = dsd_test::uniform<float>(64, 1), b = dsd_test::uniform<float>(32, 2), c = dsd_test::uniform<float>(16, 3);
+  dsd::Masked la(a, "a", dsd::Shape{8, 8}), lb(b, "b", dsd::Shape{4, 8}), lc(c, "c", dsd::Shape{2, 8});
+  // GlobalSparsity asks for 30 % over all layers; 2:4 can only give 50 %, so it does, per layer.
+  const auto g = dsd::prune(dsd::layers(la, lb, lc), dsd::GlobalSparsity{.sparsity = 0.3, .exclude = {"c"}},
+                            dsd::NMCut<2, 4>{});
+  CHECK(g[0].kept == 32);
+  CHECK(g[1].kept == 16);
+  CHECK(g[2].kept == 16);  // excluded: dense
+  const auto u = dsd::prune(dsd::layers(la, lb, lc), dsd::UniformSparsity{.sparsity = 0.9}, dsd::NMCut<1, 4>{});
+  CHECK(u[0].kept == 16);
+  CHECK(u[2].kept == 4);
+}

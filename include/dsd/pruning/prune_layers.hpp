@@ -18,18 +18,31 @@ namespace dsd {
 /// Returns each layer's statistics, in collection order. All or nothing: every layer is
 /// validated and its mask built before any layer changes, so a NaN weight, a bad shape or a
 /// policy error in any layer leaves every layer as it was. A policy keyed by layer names
-/// (RandomCut) needs unique names.
+/// (RandomCut) needs unique names. A policy with a fixed sparsity (`NMCut<N, M>::sparsity`)
+/// prunes every layer the thresholds would prune at that sparsity, whatever amount they ask.
 template <class Policy = KeepmaxCut, layer_collection C, class Thresholds>
 requires threshold_policy<Thresholds, C> std::vector<LayerStats> prune(C&& layers,
                                                                        const Thresholds& thresholds,
                                                                        const Policy& policy = {}) {
   if constexpr (requires { Policy::keyed_by_name; })
     detail::require_unique_names(layers, std::string(Policy::name) + " over a collection");
-  const std::vector<std::size_t> counts = thresholds.prune_counts(layers);
+  std::vector<std::size_t> counts = thresholds.prune_counts(layers);
   DSD_REQUIRE(counts.size() == layer_count(layers), size_mismatch, "threshold policy returned ",
               counts.size(), " prune counts for ", layer_count(layers), " layers");
+  if constexpr (requires { static_cast<double>(Policy::sparsity); }) {
+    // A policy with a fixed sparsity (N:M) decides how many; the thresholds only which layers
+    // (those they would prune at all: exclusions and zero sparsities stay dense).
+    for_each_layer(layers, [&](auto& l, std::size_t i) {
+      if (counts[i] > 0) counts[i] = prune_count(l.size(), Policy::sparsity, l.name());
+    });
+  }
   std::vector<std::function<LayerStats()>> commits;
   for_each_layer(layers, [&](auto& l, std::size_t i) {
+    if constexpr (requires { static_cast<double>(Policy::sparsity); })
+      if (counts[i] == 0) {  // a layer left dense: a fixed-sparsity policy cannot prune 0
+        commits.push_back(prepare_prune(l, 0, KeepmaxCut{}));
+        return;
+      }
     commits.push_back(prepare_prune(l, counts[i], policy));
   });
   std::vector<LayerStats> stats;

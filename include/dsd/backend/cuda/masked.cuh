@@ -188,13 +188,15 @@ __global__ void first_non_finite(const S* w, std::size_t n, unsigned long long* 
 
 /// Throws the CPU's non-finite error for the layer's first NaN/Inf weight, if it has one.
 template <class S>
-void require_finite(const DeviceMasked<S>& layer) {
-  DeviceBuffer<unsigned long long> first(1);
-  DSD_CUDA_CHECK(cudaMemsetAsync(first.data(), 0xff, sizeof(unsigned long long), layer.stream()));
+void require_finite(const DeviceMasked<S>& layer, SelectWorkspace& ws = default_workspace()) {
+  unsigned long long* first = ws.scalar();  // no allocation once the workspace is warm
+  DSD_CUDA_CHECK(cudaMemsetAsync(first, 0xff, sizeof(unsigned long long), layer.stream()));
   first_non_finite<<<grid_for(layer.size()), block_size, 0, layer.stream()>>>(layer.weights().ptr, layer.size(),
-                                                                                first.data());
+                                                                                first);
   DSD_CUDA_CHECK(cudaGetLastError());
-  const unsigned long long i = first.download(layer.stream())[0];
+  unsigned long long i = 0;
+  DSD_CUDA_CHECK(cudaMemcpyAsync(&i, first, sizeof i, cudaMemcpyDeviceToHost, layer.stream()));
+  DSD_CUDA_CHECK(cudaStreamSynchronize(layer.stream()));
   if (i == ~0ull) return;
   S value{};
   DSD_CUDA_CHECK(cudaMemcpy(&value, layer.weights().ptr + i, sizeof value, cudaMemcpyDeviceToHost));

@@ -291,9 +291,15 @@ class SelectWorkspace {
     return {s, (g - group_begin_host_[s]) * detail::group_size + position % detail::group_size};
   }
 
+  /// One device scalar for a reduction's result (e.g. the first non-finite index).
+  [[nodiscard]] unsigned long long* scalar() {
+    scalar_.reserve(1);
+    return scalar_.data();
+  }
+
   DeviceBuffer<Segment> segs_;
   DeviceBuffer<std::uint64_t> group_begin_, ties_, scan_;
-  DeviceBuffer<unsigned long long> counts_, hist_;
+  DeviceBuffer<unsigned long long> counts_, hist_, scalar_;
   DeviceBuffer<detail::SelectState> state_;
   DeviceBuffer<unsigned char> temp_;
   std::vector<std::uint64_t> group_begin_host_;
