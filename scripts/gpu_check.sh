@@ -10,8 +10,11 @@
 #                                     libraries they need and, in DIR/data, Fashion-MNIST)
 # Then it trains fashion_mlp_cuda as docs/results.md trains fashion_mlp on the CPU (LeNet-300-100,
 # epochs 4,4,4, sparsity 0.5, lr 0.01, seeds 1-5, four modes): logs and one CSV under $OUT.
+# GPU_CHECK_PARTS (default "tests bench train") picks the parts, e.g. GPU_CHECK_PARTS=tests.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+parts=" ${GPU_CHECK_PARTS:-tests bench train} "
+want() { [[ "$parts" == *" $1 "* ]]; }
 out="${OUT:-build/gpu-check}"
 mkdir -p "$out"
 status=0
@@ -44,6 +47,7 @@ if ldd "$bin/test_cuda" | grep -q "not found"; then  # a toolkit laid out elsewh
 fi
 ldd "$bin/test_cuda" | grep -E "cusparse|cublas|cudart" >>"$out/device.txt"
 
+if want tests; then
 step "GPU tests (against the CPU implementation)"
 "$bin/test_cuda" --duration=true 2>&1 | tee "$out/test_cuda.log"
 rc=${PIPESTATUS[0]}
@@ -57,15 +61,18 @@ if command -v compute-sanitizer >/dev/null; then
   tail -5 "$out/memcheck.log"
   [ "$rc" -eq 0 ] || { echo "memcheck failed (exit $rc)"; status=1; }
 fi
+fi
 
+if want bench; then
 step "GPU benchmarks"
 "$bin/dsd_bench_cuda" --benchmark_min_time=0.2 --benchmark_out="$out/bench_cuda.json" \
     --benchmark_out_format=json 2>&1 | tee "$out/bench_cuda.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "dsd_bench_cuda failed"; status=1; }
+fi
 
 data="$bin/data"
 [ -d "$data" ] || data=/usr/share/datasets/fashion-mnist
-if [ -x "$bin/fashion_mlp_cuda" ] && [ -f "$data/train-images-idx3-ubyte.gz" ]; then
+if want train && [ -x "$bin/fashion_mlp_cuda" ] && [ -f "$data/train-images-idx3-ubyte.gz" ]; then
   step "GPU trainer: fashion_mlp_cuda, 5 seeds x 4 modes (as docs/results.md on the CPU)"
   echo "seed,mode,phase,round,epoch,lr,train_loss,validation_accuracy,test_accuracy,sparsity,seconds" >"$out/train.csv"
   : >"$out/train.log"
