@@ -307,3 +307,25 @@ TEST_CASE("checkpoint metadata must parse exactly; names must be unique to load 
                        doctest::Contains("two layers are named \"fc\""), dsd::error);
   CHECK(w2 == std::vector<float>(8, 2.0f));
 }
+
+TEST_CASE("checkpoints carry the loop: position, batch and the caller's bytes") {
+  TempDir dir;
+  std::vector<float> w = dsd_test::uniform<float>(12, 4);
+  dsd::Masked fc(w, "fc", dsd::Shape{3, 4});
+  const fs::path file = dir.path / "loop.safetensors";
+  const std::string rng("state\0with\0NULs and 12345", 25);
+  const dsd::io::LoopState loop{{2, 3}, 17, rng};
+  dsd::io::save_checkpoint(file, dsd::layers(fc), loop, {{"mode", "dsd"}});
+  const auto back = dsd::io::read_loop_state(file);
+  REQUIRE(back.has_value());
+  CHECK(*back == loop);
+  CHECK(back->user.size() == 25);
+  CHECK(dsd::io::load_checkpoint(file, dsd::layers(fc)) == std::map<std::string, std::string>{{"mode", "dsd"}});
+  // Without a loop state there is none to read; an empty user blob round-trips too.
+  dsd::io::save_checkpoint(file, dsd::layers(fc));
+  CHECK_FALSE(dsd::io::read_loop_state(file).has_value());
+  dsd::io::save_checkpoint(file, dsd::layers(fc), dsd::io::LoopState{{1, 0}, 0, {}});
+  CHECK(dsd::io::read_loop_state(file)->position == dsd::Position{1, 0});
+  CHECK(dsd::io::read_loop_state(file)->user.empty());
+  CHECK_THROWS_AS(dsd::io::save_checkpoint(file, dsd::layers(fc), dsd::io::LoopState{{-1, 0}, 0, {}}), dsd::error);
+}

@@ -229,20 +229,16 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
   auto epoch_start = std::chrono::steady_clock::now();
   std::size_t batches_run = 0;
 
-  // A checkpoint holds the layers plus where to continue: the schedule position, the batch
-  // within that epoch, and the shuffling RNG as it was before that epoch's shuffle.
+  // A checkpoint holds the layers plus the loop state (dsd::io::LoopState): where to continue,
+  // the batch within that epoch, and the shuffling RNG as it was before that epoch's shuffle.
   const dsd::Schedule schedule = schedule_for(o, mode);
   const std::vector<dsd::PhasePlan> plan = schedule.plan();
   const auto save = [&](dsd::Position at, std::size_t batch,
                         const std::string& rng_before_shuffle) {
     const dsd::PhasePlan& next = plan[std::min<std::size_t>(at.phase_index, plan.size() - 1)];
-    dsd::io::save_checkpoint(o.checkpoint, model.all(),
+    dsd::io::save_checkpoint(o.checkpoint, model.all(), {at, batch, rng_before_shuffle},
                              {{"mode", mode},
                               {"seed", std::to_string(o.seed)},
-                              {"phase_index", std::to_string(at.phase_index)},
-                              {"epoch", std::to_string(at.epoch)},
-                              {"batch", std::to_string(batch)},
-                              {"rng", rng_before_shuffle},
                               {"policy", std::string(mode == "random-cut" ? dsd::RandomCut::name
                                                                           : dsd::KeepmaxCut::name)},
                               // Informational: round and lr of the phase to continue in.
@@ -265,9 +261,12 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
                 invalid_argument, "\"", o.resume, "\" was written by a run with --mode ",
                 get("mode"), " --seed ", get("seed"), " --optimizer ", get("optimizer"),
                 "; resume with the same flags");
-    start = {std::stoi(get("phase_index")), std::stoi(get("epoch"))};
-    resume_batch = std::stoull(get("batch"));
-    std::istringstream(get("rng")) >> shuffle_gen;
+    const auto loop = dsd::io::read_loop_state(o.resume);
+    DSD_REQUIRE(loop.has_value(), io, "\"", o.resume,
+                "\" has no loop state; not written by this example");
+    start = loop->position;
+    resume_batch = loop->batch;
+    std::istringstream(loop->user) >> shuffle_gen;
     std::cout << "resuming " << mode << " at phase " << start.phase_index << ", epoch "
               << start.epoch << ", batch " << resume_batch << " from " << o.resume << "\n";
   }

@@ -15,6 +15,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (info.dtype == "F32") (void)f.read<float>(name);
     std::vector<float> w(12, 0.0f);
     dsd::Masked fc(dsd::raw_tensor<float>{w.data(), 12, {3, 4}}, "fc");
+    try {
+      (void)dsd::io::read_loop_state(f);
+    } catch (const dsd::error&) {
+    }
     dsd::io::load_checkpoint(f, dsd::layers(fc));
   } catch (const dsd::error&) {
   }

@@ -1,8 +1,9 @@
 #pragma once
 /// \file
 /// Checkpoints of a DSD run as safetensors files: each layer's weights, mask (bit-packed U8),
-/// optimizer state, step count and threshold, plus caller metadata (schedule position, seeds, RNG
-/// state). Written atomically; loaded strictly, all-or-nothing.
+/// optimizer state, step count and threshold, plus where the training loop stands (`LoopState`:
+/// schedule position, batch, caller bytes) and caller metadata. Written atomically; loaded
+/// strictly, all-or-nothing.
 
 #include <cerrno>
 #include <charconv>
@@ -14,14 +15,18 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "dsd/error.hpp"
 #include "dsd/io/safetensors.hpp"
 #include "dsd/layers.hpp"
+#include "dsd/schedule/phase_loop.hpp"
 #include "dsd/snapshot.hpp"
 
 namespace dsd::io {
@@ -42,11 +47,36 @@ std::vector<std::uint8_t> pack_mask(const M& m) {
 }
 }  // namespace detail
 
-/// Writes every layer of `layers` and `metadata` to `path` atomically. Layer names must be
-/// unique and non-empty; metadata keys starting with "dsd." are reserved.
+/// Where a trainer stands, saved with the layers so that any trainer resumes exactly without
+/// inventing its own metadata: the schedule position to continue from, the batches of that epoch
+/// already trained, and bytes of the caller's own (an RNG state, a data loader's position).
+struct LoopState {
+  Position position{};    ///< where `run` continues (`Position::after(ctx)` after an epoch)
+  std::size_t batch = 0;  ///< batches of that epoch already trained (0 at an epoch boundary)
+  std::string user{};     ///< any bytes, NULs included; stored as a U8 tensor
+
+  friend bool operator==(const LoopState&, const LoopState&) = default;
+};
+
+namespace detail {
+inline constexpr const char* loop_user_tensor = "dsd.loop.__user__";
+
+/// A metadata value that must be a whole non-negative integer.
+template <class I>
+I parse_count(const File& f, const std::string& key, std::string_view what) {
+  const std::string text = f.meta(key);
+  I value{};
+  const auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), value);
+  bool negative = false;
+  if constexpr (std::is_signed_v<I>) negative = value < 0;
+  DSD_REQUIRE(err == std::errc{} && end == text.data() + text.size() && !text.empty() && !negative,
+              io, "\"", f.path(), "\": ", what, " is \"", text, "\", not a non-negative integer");
+  return value;
+}
+
 template <layer_collection C>
-void save_checkpoint(const std::filesystem::path& path, C&& layers,
-                     const std::map<std::string, std::string>& metadata = {}) {
+void write_checkpoint(const std::filesystem::path& path, C&& layers,
+                      const std::map<std::string, std::string>& metadata, const LoopState* loop) {
   Writer w;
   std::vector<std::vector<std::uint8_t>> masks;  // kept alive until write()
   masks.reserve(layer_count(layers));
@@ -86,7 +116,62 @@ void save_checkpoint(const std::filesystem::path& path, C&& layers,
       add(snap->weights, snap->mask, snap->state, snap->threshold);
     }
   });
+  if (loop != nullptr) {
+    DSD_REQUIRE(loop->position.phase_index >= 0 && loop->position.epoch >= 0, invalid_argument,
+                "loop state at phase ", loop->position.phase_index, ", epoch ",
+                loop->position.epoch, ": both must be >= 0");
+    DSD_REQUIRE(!names.contains(loop_user_tensor), invalid_argument, "a layer is named \"",
+                loop_user_tensor, "\", which checkpoints reserve");
+    w.metadata("dsd.loop.phase_index", std::to_string(loop->position.phase_index));
+    w.metadata("dsd.loop.epoch", std::to_string(loop->position.epoch));
+    w.metadata("dsd.loop.batch", std::to_string(loop->batch));
+    w.metadata("dsd.loop.user_bytes", std::to_string(loop->user.size()));
+    if (!loop->user.empty())
+      w.add<std::uint8_t>(loop_user_tensor, {loop->user.size()},
+                          std::span<const std::uint8_t>(
+                              reinterpret_cast<const std::uint8_t*>(loop->user.data()), loop->user.size()));
+  }
   w.write(path);
+}
+}  // namespace detail
+
+/// Writes every layer of `layers` and `metadata` to `path` atomically. Layer names must be
+/// unique and non-empty; metadata keys starting with "dsd." are reserved.
+template <layer_collection C>
+void save_checkpoint(const std::filesystem::path& path, C&& layers,
+                     const std::map<std::string, std::string>& metadata = {}) {
+  detail::write_checkpoint(path, layers, metadata, nullptr);
+}
+
+/// As above, with where the training loop stands (`read_loop_state` gives it back).
+template <layer_collection C>
+void save_checkpoint(const std::filesystem::path& path, C&& layers, const LoopState& loop,
+                     const std::map<std::string, std::string>& metadata = {}) {
+  detail::write_checkpoint(path, layers, metadata, &loop);
+}
+
+/// The loop state a checkpoint was saved with, or nothing if it was saved without one. A
+/// malformed or partial loop state throws `errc::io`.
+[[nodiscard]] inline std::optional<LoopState> read_loop_state(const File& f) {
+  const auto& meta = f.metadata();
+  if (!meta.count("dsd.loop.phase_index")) return std::nullopt;
+  LoopState loop;
+  loop.position.phase_index = detail::parse_count<int>(f, "dsd.loop.phase_index", "loop phase");
+  loop.position.epoch = detail::parse_count<int>(f, "dsd.loop.epoch", "loop epoch");
+  loop.batch = detail::parse_count<std::size_t>(f, "dsd.loop.batch", "loop batch");
+  const auto bytes = detail::parse_count<std::size_t>(f, "dsd.loop.user_bytes", "loop user bytes");
+  if (bytes > 0) {
+    const auto user = f.read<std::uint8_t>(detail::loop_user_tensor);
+    DSD_REQUIRE(user.size() == bytes, io, "\"", f.path(), "\": the loop's user bytes are ",
+                user.size(), ", the metadata says ", bytes);
+    loop.user.assign(reinterpret_cast<const char*>(user.data()), user.size());
+  }
+  return loop;
+}
+
+/// Reads the loop state of the checkpoint at `path` (see the overload taking a File).
+[[nodiscard]] inline std::optional<LoopState> read_loop_state(const std::filesystem::path& path) {
+  return read_loop_state(File(path));
 }
 
 /// Restores every layer of `layers` from `path` and returns the caller metadata. Everything is
@@ -132,13 +217,8 @@ std::map<std::string, std::string> load_checkpoint(const File& f, C&& layers) {
       DSD_REQUIRE(buf->size() == l.size(), io, "\"", f.path(), "\": optimizer state \"", name,
                   suffix, "\" has ", buf->size(), " entries, expected ", l.size());
     }
-    const std::string step_text = f.meta(detail::key(name, "step"));
-    const auto [step_end, step_err] =
-        std::from_chars(step_text.data(), step_text.data() + step_text.size(), state.step);
-    DSD_REQUIRE(step_err == std::errc{} && step_end == step_text.data() + step_text.size() &&
-                    !step_text.empty() && state.step >= 0,
-                io, "\"", f.path(), "\": step of layer \"", name, "\" is \"", step_text,
-                "\", not a non-negative integer");
+    state.step = detail::parse_count<std::int64_t>(f, detail::key(name, "step"),
+                                                  "step of layer \"" + name + "\"");
     const std::string thr_text = f.meta(detail::key(name, "threshold"));
     char* thr_end = nullptr;
     errno = 0;
