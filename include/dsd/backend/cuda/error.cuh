@@ -6,14 +6,18 @@
 
 #include "dsd/error.hpp"
 
-/// Throws `dsd::error(errc::backend)` with file, line and CUDA's message unless `expr` succeeds.
-#define DSD_CUDA_CHECK(expr)                                                                 \
+/// Throws `dsd::error(errc::backend)` with file, line, the call and the library's message unless
+/// the status `expr` returns equals `ok`; `describe` turns a status into text.
+#define DSD_STATUS_CHECK(expr, ok, describe)                                                 \
   do {                                                                                       \
-    const cudaError_t dsd_status_ = (expr);                                                  \
-    if (dsd_status_ != cudaSuccess)                                                          \
+    const auto dsd_status_ = (expr);                                                         \
+    if (dsd_status_ != (ok))                                                                 \
       ::dsd::detail::throw_error(::dsd::errc::backend, __FILE__, ":", __LINE__, ": ", #expr, \
-                                 " failed: ", cudaGetErrorString(dsd_status_));              \
+                                 " failed: ", describe(dsd_status_));                        \
   } while (false)
+
+/// Throws `dsd::error(errc::backend)` with file, line and CUDA's message unless `expr` succeeds.
+#define DSD_CUDA_CHECK(expr) DSD_STATUS_CHECK(expr, cudaSuccess, cudaGetErrorString)
 
 namespace dsd::cuda {
 

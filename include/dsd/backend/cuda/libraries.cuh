@@ -12,22 +12,10 @@
 #include "dsd/backend/cuda/error.cuh"
 
 /// Throws `dsd::error(errc::backend)` naming the call and cuSPARSE's status unless it succeeds.
-#define DSD_CUSPARSE_CHECK(expr)                                                              \
-  do {                                                                                        \
-    const cusparseStatus_t dsd_status_ = (expr);                                              \
-    if (dsd_status_ != CUSPARSE_STATUS_SUCCESS)                                               \
-      ::dsd::detail::throw_error(::dsd::errc::backend, __FILE__, ":", __LINE__, ": ", #expr,  \
-                                 " failed: ", cusparseGetErrorString(dsd_status_));           \
-  } while (false)
+#define DSD_CUSPARSE_CHECK(expr) DSD_STATUS_CHECK(expr, CUSPARSE_STATUS_SUCCESS, cusparseGetErrorString)
 
 /// Throws `dsd::error(errc::backend)` naming the call and cuBLAS's status unless it succeeds.
-#define DSD_CUBLAS_CHECK(expr)                                                                \
-  do {                                                                                        \
-    const cublasStatus_t dsd_status_ = (expr);                                                \
-    if (dsd_status_ != CUBLAS_STATUS_SUCCESS)                                                 \
-      ::dsd::detail::throw_error(::dsd::errc::backend, __FILE__, ":", __LINE__, ": ", #expr,  \
-                                 " failed: ", cublasGetStatusString(dsd_status_));            \
-  } while (false)
+#define DSD_CUBLAS_CHECK(expr) DSD_STATUS_CHECK(expr, CUBLAS_STATUS_SUCCESS, cublasGetStatusString)
 
 namespace dsd::cuda {
 
