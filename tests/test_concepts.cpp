@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <array>
+#include <dsd/concepts.hpp>  // alone: the listed concepts are all reachable from it
 #include <dsd/dsd.hpp>
 #include <list>
 #include <span>

@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "describe.hpp"
+#include "text.hpp"
 #include "fashion_mnist.hpp"
 
 namespace examples {
@@ -263,7 +263,7 @@ class CudaMlp {
       const dsd::cuda::StepTimes t = dsd::cuda::time_step_products(*sp, cublas_, p, batch_);
       std::cout << "  " << p.name() << " (" << p.stats().kept << " of " << p.size() << " kept): "
                 << (t.sparse_pays() ? "cuSPARSE" : "cuBLAS") << ", products of a step "
-                << dsd::detail::format("%.1f us cuSPARSE, %.1f us cuBLAS", 1e3 * t.sparse_ms, 1e3 * t.dense_ms)
+                << format("%.1f us cuSPARSE, %.1f us cuBLAS", 1e3 * t.sparse_ms, 1e3 * t.dense_ms)
                 << "\n";
       if (t.sparse_pays()) sparse_[l] = std::move(sp);
     }

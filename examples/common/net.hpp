@@ -23,7 +23,7 @@
 
 #include <dsd/dsd.hpp>
 
-#include "describe.hpp"
+#include "text.hpp"
 #include "fashion_mnist.hpp"
 
 namespace examples {

@@ -35,6 +35,7 @@
 #endif
 
 #include "fashion_mnist.hpp"
+#include "text.hpp"
 
 namespace examples {
 
@@ -395,21 +396,21 @@ int main_with(int argc, char** argv, const char* description, Options o, MakeMod
     }
     if (runs.size() > 1) {
       std::cout << "\n"
-                << dsd::detail::format("%-20s %12s %12s\n", "", runs[0].mode.c_str(),
+                << format("%-20s %12s %12s\n", "", runs[0].mode.c_str(),
                                        runs[1].mode.c_str());
       for (std::size_t p = 0; p < runs[1].report.phases.size(); ++p) {
         const auto& ph = runs[1].report.phases[p];
         const auto* base = p < runs[0].report.phases.size() ? &runs[0].report.phases[p] : nullptr;
-        std::cout << dsd::detail::format(
+        std::cout << format(
             "%-20s %12.4f %12.4f\n",
             (std::string("val after ") + std::string(dsd::to_string(ph.phase))).c_str(),
             base ? base->accuracy_end : 0.0, ph.accuracy_end);
       }
-      std::cout << dsd::detail::format("%-20s %12.4f %12.4f\n", "test accuracy",
+      std::cout << format("%-20s %12.4f %12.4f\n", "test accuracy",
                                        runs[0].test_accuracy, runs[1].test_accuracy);
     }
     if (!o.csv.empty()) write_csv(o.csv, runs);
-    std::cout << dsd::detail::format("final test accuracy: %.4f\n", runs.back().test_accuracy);
+    std::cout << format("final test accuracy: %.4f\n", runs.back().test_accuracy);
   } catch (const Interrupted& i) {
     std::cout << "interrupted"
               << (o.checkpoint.empty() ? " (no --checkpoint given)"

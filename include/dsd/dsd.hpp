@@ -2,6 +2,7 @@
 /// \file
 /// Umbrella header of the dsd core: the standard library only, no backend.
 
+#include "dsd/concepts.hpp"
 #include "dsd/config.hpp"
 #include "dsd/error.hpp"
 #include "dsd/layers.hpp"
@@ -20,6 +21,7 @@
 #include "dsd/schedule/phase_loop.hpp"
 #include "dsd/schedule/report.hpp"
 #include "dsd/schedule/schedule.hpp"
+#include "dsd/snapshot.hpp"
 #include "dsd/tensor.hpp"
 #include "dsd/threshold/global_sparsity.hpp"
 #include "dsd/threshold/kth_magnitude.hpp"

@@ -1,12 +1,23 @@
 #pragma once
-// The examples' parameter listing: one line per wrapped parameter (name, shape, pruned or not).
+// Text helpers of the examples: printf-style formatting into a std::string, and the parameter
+// listing (one line per wrapped parameter: name, shape, pruned or not).
 
 #include <cstddef>
+#include <cstdio>
 #include <span>
 #include <sstream>
 #include <string>
 
 namespace examples {
+
+/// printf-style formatting into a std::string.
+template <class... Args>
+std::string format(const char* fmt, Args... args) {
+  const int n = std::snprintf(nullptr, 0, fmt, args...);
+  std::string out(n > 0 ? static_cast<std::size_t>(n) : 0, '\0');
+  if (n > 0) std::snprintf(out.data(), out.size() + 1, fmt, args...);
+  return out;
+}
 
 /// `params` holds the prunable parameters first (`prunable` of them), then the others.
 template <class Param>
