@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <dsd/csr.hpp>
 #include <dsd/mask.hpp>
 #include <vector>
 
@@ -70,7 +71,7 @@ TEST_CASE_TEMPLATE("CSR conversion round-trips", M, dsd::BitMask, dsd::ByteMask)
   CHECK(csr.rows == 3);
   CHECK(csr.cols == 5);
   CHECK(csr.row_ptr == std::vector<std::int64_t>{0, 2, 2, 5});
-  CHECK(csr.col_idx == std::vector<std::int64_t>{1, 4, 0, 2, 3});
+  CHECK(csr.col_idx == std::vector<std::int32_t>{1, 4, 0, 2, 3});
   CHECK(dsd::from_csr<M>(csr) == m);
 }
 

@@ -4,6 +4,7 @@
 
 #include "dsd/concepts.hpp"
 #include "dsd/config.hpp"
+#include "dsd/csr.hpp"
 #include "dsd/error.hpp"
 #include "dsd/layers.hpp"
 #include "dsd/mask.hpp"
@@ -27,4 +28,7 @@
 #include "dsd/threshold/kth_magnitude.hpp"
 #include "dsd/threshold/layer_sparsity.hpp"
 #include "dsd/threshold/policy.hpp"
-#include "dsd/threshold/sensitivity.hpp"
+#include "dsd/threshold/prune_count.hpp"
+#include "dsd/threshold/sensitivity_analysis.hpp"
+#include "dsd/threshold/sensitivity_sparsity.hpp"
+#include "dsd/threshold/uniform_sparsity.hpp"

@@ -220,57 +220,6 @@ template <mask_storage M>
   }
 }
 
-/// Compressed-sparse-row pattern of the kept entries (indices only; values stay in the tensor).
-struct CsrPattern {
-  std::size_t rows = 0;
-  std::size_t cols = 0;
-  std::vector<std::int64_t> row_ptr;  ///< rows + 1 offsets into `col_idx`
-  std::vector<std::int64_t> col_idx;  ///< column of each kept entry, increasing within a row
-};
-
-/// CSR pattern of the kept entries of `m`, read as `shape.outer` rows of `shape.inner` entries.
-template <mask_storage M>
-[[nodiscard]] CsrPattern to_csr(const M& m, Shape shape) {
-  DSD_REQUIRE(shape.size() == m.size(), size_mismatch, "shape ", shape.outer, "x", shape.inner,
-              " has ", shape.size(), " entries but the mask has ", m.size());
-  CsrPattern csr{shape.outer, shape.inner, std::vector<std::int64_t>(shape.outer + 1, 0), {}};
-  csr.col_idx.reserve(m.count());
-  m.for_each_kept([&](std::size_t i) {
-    ++csr.row_ptr[i / shape.inner + 1];
-    csr.col_idx.push_back(static_cast<std::int64_t>(i % shape.inner));
-  });
-  for (std::size_t r = 0; r < shape.outer; ++r) csr.row_ptr[r + 1] += csr.row_ptr[r];
-  return csr;
-}
-
-/// Mask whose kept entries are exactly those listed in a CSR pattern; validates the pattern.
-template <mask_storage M = BitMask>
-[[nodiscard]] M from_csr(const CsrPattern& csr) {
-  // Everything is validated before anything is read through an index.
-  DSD_REQUIRE(csr.cols == 0 || csr.rows <= std::numeric_limits<std::size_t>::max() / csr.cols,
-              invalid_argument, "CSR shape ", csr.rows, " x ", csr.cols, " overflows size_t");
-  DSD_REQUIRE(csr.row_ptr.size() == csr.rows + 1, size_mismatch, "CSR row_ptr has ",
-              csr.row_ptr.size(), " entries, expected rows + 1 = ", csr.rows + 1);
-  DSD_REQUIRE(csr.row_ptr.front() == 0 &&
-                  csr.row_ptr.back() == static_cast<std::int64_t>(csr.col_idx.size()),
-              invalid_argument,
-              "CSR row_ptr must start at 0 and end at nnz = ", csr.col_idx.size());
-  for (std::size_t r = 0; r < csr.rows; ++r)
-    DSD_REQUIRE(csr.row_ptr[r] <= csr.row_ptr[r + 1], invalid_argument,
-                "CSR row_ptr decreases at row ", r, " (", csr.row_ptr[r], " then ",
-                csr.row_ptr[r + 1], ")");
-  for (std::size_t k = 0; k < csr.col_idx.size(); ++k) {
-    const auto c = csr.col_idx[k];
-    DSD_REQUIRE(c >= 0 && static_cast<std::size_t>(c) < csr.cols, invalid_argument,
-                "CSR column index ", c, " at position ", k, " is outside [0, ", csr.cols, ")");
-  }
-  M m(csr.rows * csr.cols, false);
-  for (std::size_t r = 0; r < csr.rows; ++r)
-    for (auto k = csr.row_ptr[r]; k < csr.row_ptr[r + 1]; ++k)
-      m.set(r * csr.cols + static_cast<std::size_t>(csr.col_idx[static_cast<std::size_t>(k)]), true);
-  return m;
-}
-
 namespace detail {
 
 /// `x` where `keep`, else +0, as a bitwise AND: pure data flow, so the compiler cannot sink the
