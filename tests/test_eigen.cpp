@@ -36,6 +36,15 @@ TEST_CASE("Eigen matrices are wrapped in place, with their storage-order shape")
   CHECK(r(1, 3) == 0.0f);
   const auto csr = dsd::to_csr(rm.mask(), rm.shape());
   CHECK(csr.row_ptr == std::vector<std::int64_t>{0, 2, 4});
+
+  // The same [out = 2, in = 4] weights stored column-major: the reduction dimension (in) is the
+  // storage's outer one, so 2:4 groups run along Shape::outer and prune what the row-major did.
+  Eigen::MatrixXf c(2, 4);
+  c << 1, 2, 3, 4, 8, 7, 6, 5;
+  dsd::Masked cm(c, "cm");
+  CHECK(cm.shape() == dsd::Shape{4, 2});
+  dsd::prune(cm, 0.5, dsd::NMCut<2, 4, dsd::group_dim::outer>{});
+  CHECK(c == r);
 }
 
 TEST_CASE("Eigen maps over a trainer's buffer and Eigen gradients work with the optimizers") {

@@ -156,12 +156,30 @@ TEST_CASE_TEMPLATE("N:M cut keeps the N largest of every group of M", S, float, 
                                              false, true, false, false});
 }
 
+TEST_CASE("N:M cut along Shape::outer groups M runs at the same position") {
+  // Storage 4 runs x 3: groups are {c, 3 + c, 6 + c, 9 + c}. Group 0 holds |1 4 3 2| (keeps
+  // 4 and -3), group 1 |9 8 7 1| (keeps -9 and 8), group 2 |5 6 2 3| (keeps 5 and -6).
+  std::vector<float> w = {1, -9, 5, 4, 8, -6, -3, 7, 2, 2, 1, 3};
+  dsd::Masked layer(dsd::raw_tensor<float>{w.data(), w.size(), {4, 3}}, "colmajor");
+  dsd::prune(layer, 0.5, dsd::NMCut<2, 4, dsd::group_dim::outer>{});
+  CHECK(bits(layer.mask()) == std::vector<bool>{false, true, true, true, true, true,
+                                                true, false, false, false, false, false});
+  CHECK(w == std::vector<float>{0, -9, 5, 4, 8, -6, -3, 0, 0, 0, 0, 0});
+  std::vector<float> v(12, 1.0f);
+  dsd::Masked rows3(dsd::raw_tensor<float>{v.data(), 12, {3, 4}}, "fc");
+  CHECK_THROWS_WITH_AS(dsd::prune(rows3, 0.5, dsd::NMCut<2, 4, dsd::group_dim::outer>{}),
+                       "dsd: NMCut<2,4> groups along Shape::outer, which must be a multiple of 4; "
+                       "layer \"fc\" has 3 x 4",
+                       dsd::error);
+}
+
 TEST_CASE("N:M cut rejects layers and sparsities it cannot honour") {
   std::vector<float> w(12, 1.0f);
   dsd::Masked rows6(dsd::raw_tensor<float>{w.data(), 12, {2, 6}}, "fc");
   CHECK_THROWS_WITH_AS(
       dsd::prune(rows6, 0.5, dsd::NMCut<2, 4>{}),
-      "dsd: NMCut<2,4> needs rows whose length is a multiple of 4; layer \"fc\" has rows of 6",
+      "dsd: NMCut<2,4> groups along Shape::inner, which must be a multiple of 4; layer \"fc\" "
+      "has 2 x 6",
       dsd::error);
   dsd::Masked flat(w, "fc");
   CHECK_THROWS_WITH_AS(dsd::prune(flat, 0.7, dsd::NMCut<2, 4>{}),
