@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <dsd/threshold/kth_magnitude.hpp>
+#include <dsd/threshold/prune_count.hpp>
 #include <limits>
 #include <vector>
 

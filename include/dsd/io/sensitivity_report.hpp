@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "dsd/io/atomic_file.hpp"
-#include "dsd/threshold/sensitivity.hpp"
+#include "dsd/threshold/sensitivity_analysis.hpp"
 
 namespace dsd::io {
 

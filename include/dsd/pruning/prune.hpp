@@ -12,7 +12,7 @@
 #include "dsd/masked.hpp"
 #include "dsd/pruning/keepmax_cut.hpp"
 #include "dsd/pruning/policy.hpp"
-#include "dsd/threshold/kth_magnitude.hpp"
+#include "dsd/threshold/prune_count.hpp"
 
 namespace dsd {
 

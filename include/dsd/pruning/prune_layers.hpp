@@ -11,6 +11,7 @@
 #include "dsd/pruning/keepmax_cut.hpp"
 #include "dsd/pruning/prune.hpp"
 #include "dsd/threshold/policy.hpp"
+#include "dsd/threshold/prune_count.hpp"
 
 namespace dsd {
 

@@ -12,6 +12,7 @@
 #include "dsd/error.hpp"
 #include "dsd/layers.hpp"
 #include "dsd/threshold/kth_magnitude.hpp"
+#include "dsd/threshold/prune_count.hpp"
 
 namespace dsd {
 
