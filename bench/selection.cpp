@@ -1,0 +1,109 @@
+// Exact k-th magnitude selection (radix select) against std::nth_element and std::sort on a
+// copy of |w|; with --long, the global threshold over VGG-16 and a per-layer prune of it.
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "common.hpp"
+
+namespace dsd_bench {
+namespace {
+
+// ---------------------------------------------------------------- selection
+void select_kth(benchmark::State& state) {
+  set_threads(state, 1);
+  const auto n = static_cast<std::size_t>(state.range(0));
+  const auto w = random_floats(n, 5);
+  const std::size_t k = n / 2;
+  for (auto _ : state) benchmark::DoNotOptimize(dsd::kth_magnitude(w, k));
+  report(state, n, sizeof(float));
+}
+
+// The std references need a scratch copy of |w| (they reorder it); the copy is timed too.
+template <class Algorithm>
+void select_std(benchmark::State& state, Algorithm algorithm) {
+  set_threads(state, 1);
+  const auto n = static_cast<std::size_t>(state.range(0));
+  const auto w = random_floats(n, 5);
+  std::vector<float> scratch(n);
+  for (auto _ : state) {
+    std::transform(w.begin(), w.end(), scratch.begin(), [](float x) { return std::abs(x); });
+    algorithm(scratch);
+    benchmark::DoNotOptimize(scratch[n / 2 - 1]);
+  }
+  report(state, n, sizeof(float));
+}
+
+void select_nth_element(benchmark::State& state) {
+  select_std(state, [](std::vector<float>& v) {
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2 - 1), v.end());
+  });
+}
+
+void select_sort(benchmark::State& state) {
+  select_std(state, [](std::vector<float>& v) { std::sort(v.begin(), v.end()); });
+}
+
+// VGG-16's weight tensors (13 conv + 3 FC, 138.3 M weights in all).
+const std::vector<std::size_t> vgg16 = {3 * 64 * 9,    64 * 64 * 9,   64 * 128 * 9,  128 * 128 * 9,
+                                        128 * 256 * 9, 256 * 256 * 9, 256 * 256 * 9, 256 * 512 * 9,
+                                        512 * 512 * 9, 512 * 512 * 9, 512 * 512 * 9, 512 * 512 * 9,
+                                        512 * 512 * 9, 25088 * 4096,  4096 * 4096,   4096 * 1000};
+
+struct Vgg {
+  std::vector<std::vector<float>> storage;
+  std::vector<dsd::Masked<std::vector<float>>> layers;
+  std::size_t total = 0;
+  Vgg() {
+    storage.reserve(vgg16.size());
+    for (std::size_t l = 0; l < vgg16.size(); ++l)
+      storage.push_back(random_floats(vgg16[l], 10 + l, 1.0f / float(l + 1)));
+    for (std::size_t l = 0; l < vgg16.size(); ++l)
+      layers.emplace_back(storage[l], "layer" + std::to_string(l)), total += vgg16[l];
+  }
+};
+
+void select_global(benchmark::State& state) {
+  set_threads(state, 0);
+  Vgg vgg;
+  for (auto _ : state)
+    benchmark::DoNotOptimize(dsd::GlobalSparsity{.sparsity = 0.5}.prune_counts(vgg.layers));
+  report(state, vgg.total, sizeof(float));
+}
+
+// Pruning every VGG-16 layer at 50 %: select, mask build and enforce, per layer.
+void prune_vgg16(benchmark::State& state) {
+  set_threads(state, 0);
+  Vgg vgg;
+  const auto orig = vgg.storage;
+  for (auto _ : state) {
+    state.PauseTiming();
+    vgg.storage = orig;
+    state.ResumeTiming();
+    for (auto& l : vgg.layers) dsd::prune(l, 0.5);
+    benchmark::ClobberMemory();
+  }
+  report(state, vgg.total, 2 * sizeof(float));
+}
+
+}  // namespace
+
+void register_selection() {
+  sized(benchmark::RegisterBenchmark("select/kth_magnitude", select_kth));
+  sized(benchmark::RegisterBenchmark("select/std_nth_element", select_nth_element));
+  sized(benchmark::RegisterBenchmark("select/std_sort", select_sort), 1 << 24);
+  if (!g_long) return;
+  for (int t : g_threads) {
+    benchmark::RegisterBenchmark("select/global/vgg16", select_global)
+        ->Arg(t)
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("prune/vgg16_per_layer", prune_vgg16)
+        ->Arg(t)
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
+  }
+}
+
+}  // namespace dsd_bench
