@@ -275,6 +275,33 @@ TEST_CASE("run() drives device layers: prune, sparse steps, re-dense from zero" 
   CHECK(moved == 50000);
 }
 
+TEST_CASE("guide: device layers pruned globally, stepped in one launch, re-densed" *
+          doctest::skip(!has_device)) {
+  dsd::cuda::DeviceBuffer<float> b_w1(dsd_test::uniform<float>(300 * 784, 41)),
+      b_w2(dsd_test::uniform<float>(100 * 300, 42)), b_g1(dsd_test::uniform<float>(300 * 784, 43)),
+      b_g2(dsd_test::uniform<float>(100 * 300, 44));
+  float *d_w1 = b_w1.data(), *d_w2 = b_w2.data(), *d_g1 = b_g1.data(), *d_g2 = b_g2.data();
+  const cudaStream_t stream = nullptr;
+  const dsd::cuda::device_tensor<float> w2{d_w2, 100 * 300, {100, 300}, stream};
+  // example-begin guide-cuda
+  dsd::cuda::device_tensor<float> w1{d_w1, 300 * 784, {300, 784}, stream};  // a view, no copy
+  dsd::cuda::DeviceMasked<float> fc1(w1, "fc1"), fc2(w2, "fc2");          // = dsd::Masked<device_tensor<float>>
+  auto layers = dsd::layers(fc1, fc2);
+
+  dsd::prune(layers, dsd::GlobalSparsity{.sparsity = 0.8});  // device select, CPU-identical masks
+  dsd::MomentumSgd opt{.lr = 0.05, .momentum = 0.9};          // the CPU struct
+  std::vector<dsd::cuda::device_tensor<const float>> grads = {{d_g1, 300 * 784}, {d_g2, 100 * 300}};
+  dsd::cuda::step(opt, layers, grads);                        // every layer in one launch
+  dsd::redense(layers);                                       // pruned weights restart at zero
+  // example-end guide-cuda
+  CHECK(fc1.mask().count() == 300 * 784);
+  CHECK(fc2.mask().count() == 100 * 300);
+  std::size_t zeros = 0;  // the pruned 80 % restart at exactly zero; the step moved no pruned one
+  for (const auto& b : {&b_w1, &b_w2})
+    for (float x : b->download()) zeros += x == 0.0f;
+  CHECK(zeros == 212160);  // round(0.8 * 265200)
+}
+
 TEST_CASE("SparseLinear: SpMM, CSC SpMM and SDDMM against dense products on the pattern" *
           doctest::skip(!has_device)) {
   const std::size_t out = 37, in = 200, batch = 19;  // rows not aligned to mask words
