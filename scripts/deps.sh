@@ -9,6 +9,8 @@ dsd_packages=(cmake make g++ pkg-config libeigen3-dev libdnnl-dev ocl-icd-opencl
               libbenchmark-dev dataset-fashion-mnist)
 # Tests only: Python with numpy, for the checkpoint cross-check with the `safetensors` reader.
 dsd_test_packages=(python3 python3-venv python3-numpy)
+# The libtorch adapter (dsd::torch), its tests, example and benchmark: Debian's libtorch (CPU).
+dsd_torch_packages=(libtorch-dev)
 
 dsd_ensure_packages() {
   local missing=()

@@ -190,6 +190,16 @@ struct EpochRow {
   double lr, loss, validation, test, sparsity, seconds;
 };
 
+/// The row of an epoch: its place in the schedule, loss, accuracies, the layers' sparsity, time.
+template <class Layers>
+EpochRow epoch_row(const dsd::EpochContext& ctx, double loss, double validation, double test,
+                   const Layers& layers, double seconds) {
+  std::size_t n = 0, kept = 0;
+  for (const auto& w : layers) n += w.size(), kept += w.mask().count();
+  return {std::string(dsd::to_string(ctx.phase)), ctx.round, ctx.global_epoch + 1, ctx.lr, loss,
+          validation, test, 1.0 - double(kept) / double(n), seconds};
+}
+
 /// The result of one run.
 struct RunResult {
   std::string mode;
@@ -312,11 +322,7 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
   cb.after_epoch = [&](const dsd::EpochContext& ctx, double loss, double val) {
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
-    std::size_t n = 0, kept = 0;
-    for (const auto& w : weights) n += w.size(), kept += w.mask().count();
-    result.rows.push_back({std::string(dsd::to_string(ctx.phase)), ctx.round, ctx.global_epoch + 1,
-                           ctx.lr, loss, val, model.accuracy(data.test),
-                           1.0 - double(kept) / double(n), secs});
+    result.rows.push_back(epoch_row(ctx, loss, val, model.accuracy(data.test), weights, secs));
     std::ostringstream rng;
     rng << shuffle_gen;
     if (!o.checkpoint.empty()) save(dsd::Position::after(ctx), 0, rng.str());
@@ -363,6 +369,28 @@ inline void write_csv(const std::string& path, const std::vector<RunResult>& run
   dsd::io::write_atomic(path, f.str());
 }
 
+/// After the runs: the side-by-side table of --compare, the CSV file of --csv and the final
+/// accuracy line every example ends with.
+inline void print_results(const Options& o, const std::vector<RunResult>& runs) {
+  if (runs.size() > 1) {
+    std::cout << "\n"
+              << format("%-20s %12s %12s\n", "", runs[0].mode.c_str(),
+                                     runs[1].mode.c_str());
+    for (std::size_t p = 0; p < runs[1].report.phases.size(); ++p) {
+      const auto& ph = runs[1].report.phases[p];
+      const auto* base = p < runs[0].report.phases.size() ? &runs[0].report.phases[p] : nullptr;
+      std::cout << format(
+          "%-20s %12.4f %12.4f\n",
+          (std::string("val after ") + std::string(dsd::to_string(ph.phase))).c_str(),
+          base ? base->accuracy_end : 0.0, ph.accuracy_end);
+    }
+    std::cout << format("%-20s %12.4f %12.4f\n", "test accuracy",
+                                     runs[0].test_accuracy, runs[1].test_accuracy);
+  }
+  if (!o.csv.empty()) write_csv(o.csv, runs);
+  std::cout << format("final test accuracy: %.4f\n", runs.back().test_accuracy);
+}
+
 /// Parses flags (starting from `o`, the example's defaults), loads data, builds the model with
 /// `make_model(options)`, runs the requested mode (and the dense baseline with --compare), prints
 /// reports and the final accuracy line.
@@ -394,23 +422,7 @@ int main_with(int argc, char** argv, const char* description, Options o, MakeMod
       runs.push_back(train(*model, data, o, mode));
       dsd::print_report(std::cout, runs.back().report);
     }
-    if (runs.size() > 1) {
-      std::cout << "\n"
-                << format("%-20s %12s %12s\n", "", runs[0].mode.c_str(),
-                                       runs[1].mode.c_str());
-      for (std::size_t p = 0; p < runs[1].report.phases.size(); ++p) {
-        const auto& ph = runs[1].report.phases[p];
-        const auto* base = p < runs[0].report.phases.size() ? &runs[0].report.phases[p] : nullptr;
-        std::cout << format(
-            "%-20s %12.4f %12.4f\n",
-            (std::string("val after ") + std::string(dsd::to_string(ph.phase))).c_str(),
-            base ? base->accuracy_end : 0.0, ph.accuracy_end);
-      }
-      std::cout << format("%-20s %12.4f %12.4f\n", "test accuracy",
-                                       runs[0].test_accuracy, runs[1].test_accuracy);
-    }
-    if (!o.csv.empty()) write_csv(o.csv, runs);
-    std::cout << format("final test accuracy: %.4f\n", runs.back().test_accuracy);
+    print_results(o, runs);
   } catch (const Interrupted& i) {
     std::cout << "interrupted"
               << (o.checkpoint.empty() ? " (no --checkpoint given)"

@@ -1,0 +1,168 @@
+// DSD inside an ordinary libtorch trainer: LeNet-5 as a torch::nn::Module, a torch data loader,
+// torch::optim, zero_grad / backward / step. The lines marked "+ dsd" are all DSD adds.
+//   fashion_torch --mode dsd --epochs 4,4,4 --sparsity 0.5 --lr 0.03
+//   fashion_torch --compare            (dense baseline and DSD side by side)
+// Flags and output lines are those of the oneDNN examples (fashion_cnn).
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdint>
+#include <dsd/adapters/torch.hpp>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../common/trainer.hpp"
+#include "lenet5.hpp"
+
+namespace {
+
+using examples::LeNet5;
+
+/// A Fashion-MNIST split as a torch dataset that serves whole batches (one index_select each).
+class Images : public torch::data::datasets::BatchDataset<Images, torch::data::Example<>> {
+ public:
+  explicit Images(const fashion::Split& s)
+      : images_(torch::from_blob(const_cast<float*>(s.images.data()),
+                                 {static_cast<std::int64_t>(s.count), 1, 28, 28})
+                    .clone()),
+        labels_(torch::from_blob(const_cast<std::uint8_t*>(s.labels.data()),
+                                 {static_cast<std::int64_t>(s.count)}, torch::kUInt8)
+                    .to(torch::kLong)) {}
+  torch::data::Example<> get_batch(c10::ArrayRef<std::size_t> indices) override {
+    const auto index = torch::tensor(std::vector<std::int64_t>(indices.begin(), indices.end()));
+    return {images_.index_select(0, index), labels_.index_select(0, index)};
+  }
+  c10::optional<std::size_t> size() const override { return labels_.size(0); }
+  const torch::Tensor& images() const { return images_; }
+  const torch::Tensor& labels() const { return labels_; }
+
+ private:
+  torch::Tensor images_, labels_;
+};
+
+double accuracy(LeNet5& model, const Images& split) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  std::int64_t correct = 0;
+  const std::int64_t n = split.labels().size(0);
+  for (std::int64_t b = 0; b < n; b += 1000) {
+    const auto end = std::min(n, b + 1000);
+    const auto predicted = model->forward(split.images().slice(0, b, end)).argmax(1);
+    correct += predicted.eq(split.labels().slice(0, b, end)).sum().item<std::int64_t>();
+  }
+  return static_cast<double>(correct) / static_cast<double>(n);
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const examples::Options& o, LeNet5& model) {
+  if (o.optimizer == "adam")
+    return std::make_unique<torch::optim::Adam>(
+        model->parameters(), torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
+  DSD_REQUIRE(o.optimizer == "sgd", invalid_argument, "--optimizer ", o.optimizer,
+              ": fashion_torch trains with torch::optim's sgd (momentum 0.9) or adam");
+  return std::make_unique<torch::optim::SGD>(
+      model->parameters(),
+      torch::optim::SGDOptions(o.lr).momentum(0.9).weight_decay(o.weight_decay));
+}
+
+/// One run of `mode`: the ordinary libtorch training loop, with DSD added.
+examples::RunResult train(const examples::Options& o, const std::string& mode,
+                          const examples::Data& data) {
+  torch::manual_seed(o.seed);  // same initialisation and batch order in every mode
+  LeNet5 model;
+  auto optimizer_ptr = make_optimizer(o, model);
+  torch::optim::Optimizer& optimizer = *optimizer_ptr;
+  const Images validation(data.validation), test(data.test);
+  auto loader = torch::data::make_data_loader(
+      Images(data.train), torch::data::samplers::RandomSampler(data.train.count),
+      torch::data::DataLoaderOptions(o.batch).drop_last(true));
+
+  // example-begin torch
+  auto layers = dsd::torch::wrap(model, {.exclude = o.exclude});  // + dsd: weights by name
+  dsd::Callbacks cb;                                               // + dsd
+  cb.set_lr = dsd::torch::lr_setter(optimizer);  // + dsd: the schedule's lr of every phase
+  cb.train_epoch = [&](const dsd::EpochContext&) {
+    model->train();
+    double loss_sum = 0;
+    std::size_t batches = 0;
+    for (auto& batch : *loader) {
+      optimizer.zero_grad();
+      auto loss = torch::nn::functional::cross_entropy(model->forward(batch.data), batch.target);
+      loss.backward();
+      optimizer.step();
+      layers.enforce(optimizer);  // + dsd: pruned weights and their optimizer state stay zero
+      loss_sum += loss.item<double>(), ++batches;
+    }
+    return loss_sum / static_cast<double>(batches);
+  };
+  cb.evaluate = [&] { return accuracy(model, validation); };
+  // example-end torch
+
+  examples::RunResult result{mode, {}, {}, 0.0};
+  auto epoch_start = std::chrono::steady_clock::now();
+  cb.before_epoch = [&](const dsd::EpochContext&) {
+    epoch_start = std::chrono::steady_clock::now();
+  };
+  cb.after_epoch = [&](const dsd::EpochContext& ctx, double loss, double val) {
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
+    result.rows.push_back(examples::epoch_row(ctx, loss, val, accuracy(model, test), layers, secs));
+  };
+  if (!o.quiet) cb.progress = &std::cout;
+  const dsd::Schedule schedule = examples::schedule_for(o, mode);
+  const auto run_with = [&](const auto& thresholds) {
+    if (mode == "random-cut")
+      return dsd::run(layers, schedule, thresholds, cb, dsd::RandomCut{.seed = o.seed});
+    return dsd::run(layers, schedule, thresholds, cb);
+  };
+  result.report = o.sensitivity_drop && mode != "dense"
+                      ? run_with(dsd::SensitivitySparsity{.max_drop = *o.sensitivity_drop,
+                                                          .evaluate = cb.evaluate})
+                      : run_with(dsd::UniformSparsity{.sparsity = o.sparsity});
+  result.test_accuracy = accuracy(model, test);
+  return result;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  examples::Options o;
+  o.epochs = {4, 4, 4};
+  o.lr = 0.03;  // fashion_cnn's default (docs/results.md)
+  CLI::App app{"Dense-Sparse-Dense training of a LeNet-5 CNN on Fashion-MNIST (libtorch)"};
+  examples::add_options(app, o);
+  CLI11_PARSE(app, argc, argv);
+  try {
+    DSD_REQUIRE(o.resume.empty() && o.checkpoint.empty() && o.stop_after_batches == 0,
+                invalid_argument,
+                "fashion_torch: --checkpoint, --resume and --stop-after-batches are the oneDNN "
+                "examples'; a libtorch trainer saves its module and optimizer with torch::save "
+                "and the masks with dsd::io::save_checkpoint(path, layers)");
+    if (o.threads > 0) torch::set_num_threads(o.threads);
+    const examples::Data data = examples::load_data(o);
+    std::cout << "train " << data.train.count << ", validation " << data.validation.count
+              << ", test " << data.test.count << " images from " << o.data << "\n";
+    if (!o.quiet) {
+      LeNet5 probe;
+      const auto layers = dsd::torch::wrap(probe, {.exclude = o.exclude});
+      std::cout << "parameters:\n"
+                << examples::describe_parameters(
+                       std::span<const dsd::torch::Layers<>::layer_type>(&layers[0], layers.size()),
+                       layers.size());
+    }
+    std::vector<examples::RunResult> runs;
+    std::vector<std::string> modes = {o.mode};
+    if (o.compare && o.mode != "dense") modes.insert(modes.begin(), "dense");
+    for (const auto& mode : modes) {
+      std::cout << "== " << mode << " ==\n";
+      runs.push_back(train(o, mode, data));
+      dsd::print_report(std::cout, runs.back().report);
+    }
+    examples::print_results(o, runs);
+  } catch (const std::exception& e) {
+    std::cerr << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
