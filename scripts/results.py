@@ -3,9 +3,17 @@
 docs/results.md: mean ± std of final test accuracy, accuracy after each phase, seconds per epoch
 per phase. Hyper-parameters are fixed up front (no tuning on the test set).
 
-usage: scripts/results.py [--seeds N] [--epochs D,S,R] [--hidden 300,100] [--quick] [--out FILE]"""
+usage: scripts/results.py [--seeds N] [--epochs D,S,R] [--out FILE] [-- model flags]
+       scripts/results.py --paired dsd-extra,dense-extra --lrs 0.03,0.003,0.0003 ...
+
+--paired A,B runs both modes on every seed (same initialisation, data order and label noise;
+the *-extra modes continue one shared baseline checkpoint per seed) and reports the paired
+difference A - B: mean, standard deviation, 95 % interval and a two-sided paired t-test."""
 import argparse
 import csv
+import json
+import math
+import re
 import os
 import machine
 import statistics
@@ -38,6 +46,137 @@ def run(exe, mode, extra, seed, args, tmp):
     return final, rows, " ".join(os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in shown)
 
 
+def student_t_cdf(t, df):
+    """P(T <= t) for Student's t with df degrees of freedom (regularised incomplete beta)."""
+    x = df / (df + t * t)
+    tail = 0.5 * incomplete_beta(df / 2.0, 0.5, x)
+    return 1.0 - tail if t > 0 else tail
+
+
+def incomplete_beta(a, b, x):
+    """I_x(a, b) by its continued fraction (Numerical Recipes' betacf), to 1e-12."""
+    if x <= 0.0 or x >= 1.0:
+        return 0.0 if x <= 0.0 else 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log(1 - x))
+    if x > (a + 1) / (a + b + 2):
+        return 1.0 - incomplete_beta(b, a, 1.0 - x)
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
+    d = 1.0 / (d if abs(d) > 1e-300 else 1e-300)
+    h = d
+    for m in range(1, 300):
+        for num in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+                    -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+            d = 1.0 + num * d
+            d = 1.0 / (d if abs(d) > 1e-300 else 1e-300)
+            c = 1.0 + num / c if abs(1.0 + num / c) > 1e-300 else 1e-300
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-12:
+            break
+    return front * h / a
+
+
+def student_t_quantile(p, df):
+    lo, hi = 0.0, 100.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if student_t_cdf(mid, df) < p else (lo, mid)
+    return (lo + hi) / 2
+
+
+def paired_stats(diffs):
+    """Mean, sd, 95 % interval half-width, t and two-sided p of paired differences."""
+    n = len(diffs)
+    mean = statistics.mean(diffs)
+    sd = statistics.stdev(diffs) if n > 1 else 0.0
+    if n < 2 or sd == 0.0:
+        return mean, sd, float("nan"), float("nan"), float("nan")
+    se = sd / math.sqrt(n)
+    t = mean / se
+    p = 2.0 * (1.0 - student_t_cdf(abs(t), n - 1))
+    return mean, sd, student_t_quantile(0.975, n - 1) * se, t, p
+
+
+def after_prune(stdout):
+    """Validation accuracy right after pruning: acc@start of the sparse phase in the report."""
+    for line in stdout.splitlines():
+        m = re.match(r"sparse\s+1\s+\d+\s+\S+\s+([0-9.]+)\s+([0-9.]+)", line)
+        if m:
+            return float(m.group(1))
+    return None
+
+
+def paired_main(args):
+    arms = args.paired.split(",")
+    cache = {}
+    if args.cache and os.path.exists(args.cache):
+        with open(args.cache) as f:
+            cache = json.load(f)
+    extra = ["--train-limit", str(args.train_limit)] if args.train_limit else []
+    if args.label_noise:
+        extra += ["--label-noise", str(args.label_noise)]
+    if args.lrs:
+        extra += ["--lrs", args.lrs]
+    else:
+        extra += ["--lr", str(args.lr)]
+    base_dir = args.baselines or tempfile.mkdtemp(prefix="dsd-baselines-")
+    os.makedirs(base_dir, exist_ok=True)
+    start = time.time()
+    per_arm = {a: {"final": [], "pruned": []} for a in arms}
+    shown = None
+    for seed in range(1, args.seeds + 1):
+        for arm in arms:
+            cmd = [args.exe, "--mode", arm, "--seed", str(seed), "--epochs", args.epochs, "--sparsity",
+                   str(args.sparsity), "--threads", str(args.threads), "--quiet"] + extra + args.model
+            if arm.endswith("-extra"):
+                tag = re.sub(r"[^A-Za-z0-9.]+", "_", "-".join([os.path.basename(args.exe), args.epochs.split(",")[0],
+                                                              args.lrs or str(args.lr), str(args.train_limit),
+                                                              str(args.label_noise)] + args.model))
+                cmd += ["--baseline", os.path.join(base_dir, f"{tag}-seed{seed}.safetensors")]
+            key = " ".join(c for c in cmd if not c.startswith(base_dir))
+            if key not in cache:
+                res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                cache[key] = {"final": float(res.stdout.strip().splitlines()[-1].split(":")[1]),
+                              "pruned": after_prune(res.stdout)}
+                if args.cache:
+                    with open(args.cache + ".tmp", "w") as f:
+                        json.dump(cache, f, indent=1)
+                    os.replace(args.cache + ".tmp", args.cache)
+            r = cache[key]
+            per_arm[arm]["final"].append(r["final"])
+            per_arm[arm]["pruned"].append(r["pruned"])
+            print(f"{arm:12s} seed {seed}: {r['final']:.4f}", file=sys.stderr, flush=True)
+            if shown is None:
+                shown = " ".join(os.path.relpath(c, ROOT) if c.startswith(ROOT) else c
+                                 for c in cmd if not c.startswith(base_dir) and not c.startswith(tempfile.gettempdir()))
+    a, b = arms
+    diffs = [x - y for x, y in zip(per_arm[a]["final"], per_arm[b]["final"])]
+    mean, sd, half, t, p = paired_stats(diffs)
+    out = [f"### {args.title}\n",
+           f"{args.seeds} paired seeds; each seed's two runs share initialisation, data order"
+           + (", label noise" if args.label_noise else "")
+           + (" and the dense baseline checkpoint" if any(x.endswith("-extra") for x in arms) else "")
+           + f". Epochs D,S,R = {args.epochs}; " + (f"lrs D,S,R = {args.lrs}" if args.lrs else f"lr {args.lr}")
+           + (f"; {args.train_limit} training images" if args.train_limit else "")
+           + (f"; {args.label_noise:.0%} symmetric label noise on the training split" if args.label_noise else "")
+           + f". Machine: {machine.cpu_name()}, {args.threads} threads; {time.time() - start:.0f} s "
+           + f"(runs found in the cache take none). First command: `{shown}`, then `--mode` and `--seed` changed"
+           + (", `--baseline` per seed" if any(x.endswith("-extra") for x in arms) else "") + ".\n",
+           "| arm | final test accuracy | val. accuracy right after pruning | per seed |",
+           "|---|---|---|---|"]
+    for arm in arms:
+        pr = [x for x in per_arm[arm]["pruned"] if x is not None]
+        out.append(f"| {arm} | {fmt(per_arm[arm]['final'])} | {fmt(pr) if pr else '–'} | "
+                   + ", ".join(f"{x:.4f}" for x in per_arm[arm]["final"]) + " |")
+    verdict = ("beats" if mean > 0 else "trails") if not math.isnan(t) and abs(mean) > 2 * sd else "is level with"
+    out += ["",
+            f"Paired difference {a} − {b}: **{mean:+.4f}** (sd {sd:.4f}, 95 % interval "
+            f"[{mean - half:+.4f}, {mean + half:+.4f}], t = {t:.2f}, two-sided p = {p:.3f}); per seed "
+            + ", ".join(f"{d:+.4f}" for d in diffs) + f". By the 2-sd rule {a} {verdict} {b}.", ""]
+    with open(args.out, "w") as f:
+        f.write("\n".join(out) + "\n")
+    print("\n".join(out))
+
+
 def fmt(xs):
     return f"{statistics.mean(xs):.4f} ± {statistics.stdev(xs) if len(xs) > 1 else 0.0:.4f}"
 
@@ -54,8 +193,16 @@ def main():
     p.add_argument("--out", default=os.path.join(ROOT, "docs/results_mlp.md"))
     p.add_argument("--modes", default="all", help="comma-separated subset of: " + ", ".join(
         m + (" x2" if e else "") for m, e in MODES))
+    p.add_argument("--paired", help="A,B: run both modes per seed and test the paired difference A - B")
+    p.add_argument("--lrs", help="D,S,R learning rates per phase (--paired; replaces --lr)")
+    p.add_argument("--train-limit", type=int, default=0)
+    p.add_argument("--label-noise", type=float, default=0.0)
+    p.add_argument("--cache", help="JSON file of finished runs (keyed by command line), reused across calls")
+    p.add_argument("--baselines", help="directory for the *-extra modes' baseline checkpoints (default: temporary)")
     p.add_argument("model", nargs="*", default=[], help="extra model flags after --, e.g. -- --hidden 1000,1000")
     args = p.parse_args()
+    if args.paired:
+        return paired_main(args)
     results = {}
     start = time.time()
     with tempfile.TemporaryDirectory() as tmp:

@@ -113,6 +113,32 @@ TEST_CASE("schedules: rounds, fused D+S, sparse from scratch and the dense basel
     CHECK(dsd::Schedule{.dense_epochs = 2, .sparse_epochs = 3, .redense_epochs = 4, .rounds = 2}
               .total_epochs() == 16);
   }
+  SUBCASE("the paper's protocol: a trained model continued sparse at lr/10, re-dense at lr/100") {
+    // GoogLeNet in the paper: dense at 1e-2 (here loaded, 0 epochs), 11 sparse at 1e-3, 22
+    // re-dense at 1e-4; rounds = 2 scales both by redense_lr_scale once more.
+    const dsd::Schedule paper{.dense_epochs = 0, .sparse_epochs = 11, .redense_epochs = 22,
+                              .lr = 1e-2, .redense_lr_scale = 0.01, .sparse_lr_scale = 0.1,
+                              .rounds = 2};
+    const auto plan = paper.plan();
+    REQUIRE(plan.size() == 4);
+    CHECK(plan[0].phase == dsd::Phase::sparse);
+    CHECK(plan[0].prune_before);
+    CHECK(plan[0].epochs == 11);
+    CHECK(plan[0].lr == doctest::Approx(1e-3));
+    CHECK(plan[1].lr == doctest::Approx(1e-4));
+    CHECK(plan[2].lr == doctest::Approx(1e-5));
+    CHECK(plan[3].lr == doctest::Approx(1e-6));
+    auto control = paper;
+    control.prune = false;  // the fair control: same epochs, same rates, no mask
+    const auto c = control.plan();
+    CHECK(c[0].phase == dsd::Phase::dense);
+    CHECK(!c[0].prune_before);
+    CHECK(c[0].lr == plan[0].lr);
+    CHECK(c[1].lr == plan[1].lr);
+    CHECK_THROWS_WITH_AS(
+        ((void)dsd::Schedule{.dense_epochs = 1, .sparse_lr_scale = 0}.plan()),
+        "dsd: sparse_lr_scale 0 must be finite and > 0", dsd::error);
+  }
   SUBCASE("fused D+S prunes mid-way and keeps the total") {
     const auto plan =
         dsd::Schedule{

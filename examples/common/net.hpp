@@ -121,6 +121,20 @@ class Net {
   std::span<Param> others() { return std::span<Param>(params_).subspan(prunable_); }
   std::span<Param> all() { return params_; }
   const std::vector<float>& grad(std::size_t i) const { return order_[i]->grad; }
+  /// Scales every gradient so that their global L2 norm is at most `max_norm` (gradient clipping,
+  /// as torch.nn.utils.clip_grad_norm_); returns the norm before clipping.
+  double clip_gradients(double max_norm) {
+    double squares = 0.0;
+    for (const Tensor* t : order_)
+      for (float g : t->grad) squares += static_cast<double>(g) * g;
+    const double norm = std::sqrt(squares);
+    if (norm > max_norm) {
+      const auto scale = static_cast<float>(max_norm / norm);
+      for (Tensor* t : order_)
+        for (float& g : t->grad) g *= scale;
+    }
+    return norm;
+  }
   std::size_t batch() const { return batch_; }
 
   /// One line per parameter: name, shape, pruned or not.

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <filesystem>
 #include <thread>
 #include <cstdio>
 #include <fstream>
@@ -64,14 +65,22 @@ struct Options {
   std::string resume;
   std::string sensitivity_out;
   std::size_t stop_after_batches = 0;
+  std::vector<double> lrs;        ///< --lrs D,S,R: a learning rate per phase (else --lr, lr/10)
+  std::string baseline;           ///< --baseline: the shared dense model of the *-extra modes
+  double label_noise = 0.0;       ///< fraction of training labels replaced (symmetric noise)
+  double clip_norm = 0.0;         ///< global gradient L2 norm clip (0: none)
   /// Called after every optimizer step (not a flag: for tests and instrumentation).
   std::function<void(const dsd::EpochContext&)> after_step;
 };
 
 inline void add_options(CLI::App& app, Options& o) {
   app.option_defaults()->always_capture_default();  // --help shows each example's defaults
-  app.add_option("--mode", o.mode, "dense | dsd | random-cut | sparse-scratch | fused")
-      ->check(CLI::IsMember({"dense", "dsd", "random-cut", "sparse-scratch", "fused"}));
+  app.add_option("--mode", o.mode,
+                 "dense | dsd | random-cut | sparse-scratch | fused (equal epochs), or the paper's "
+                 "protocol: dsd-extra (a trained dense model + S sparse + R re-dense epochs) and "
+                 "its control dense-extra (the same model + the same epochs at the same rates)")
+      ->check(CLI::IsMember(
+          {"dense", "dsd", "random-cut", "sparse-scratch", "fused", "dsd-extra", "dense-extra"}));
   app.add_option("--epochs", o.epochs,
                  "D,S,R: dense, sparse and re-dense epochs (the dense baseline trains D+S+R)")
       ->delimiter(',')
@@ -116,6 +125,27 @@ inline void add_options(CLI::App& app, Options& o) {
                  "continue the run saved in this checkpoint (same flags as the original run)");
   app.add_option("--stop-after-batches", o.stop_after_batches,
                  "act as if interrupted after this many batches (tests resume mid-epoch)");
+  app.add_option("--lrs", o.lrs,
+                 "D,S,R: learning rates of the dense, sparse and re-dense phases (replaces --lr; "
+                 "the paper's ImageNet protocol drops 10x into the sparse phase, 100x into re-dense)")
+      ->delimiter(',')
+      ->expected(3)
+      ->check(CLI::PositiveNumber);
+  app.add_option("--baseline", o.baseline,
+                 "dsd-extra / dense-extra: the dense model (D epochs at the D rate) both continue "
+                 "from; trained and written here when the file is missing");
+  app.add_option("--label-noise", o.label_noise,
+                 "replace this fraction of training labels by a different random class (seeded "
+                 "by --seed; validation and test labels untouched)")
+      ->check(CLI::Range(0.0, 0.9));
+  app.add_option("--clip-norm", o.clip_norm,
+                 "scale each batch's gradients so their global L2 norm is at most this (0: off)")
+      ->check(CLI::NonNegativeNumber);
+}
+
+/// True for the modes that continue a trained dense model (the paper's protocol, its control).
+inline bool continues_baseline(const std::string& mode) {
+  return mode == "dsd-extra" || mode == "dense-extra";
 }
 
 /// Set by SIGINT/SIGTERM; training finishes the current step, checkpoints and stops.
@@ -163,18 +193,40 @@ inline Data load_data(const Options& o) {
     d.train.images.resize(o.train_limit * fashion::Split::pixels);
     d.train.labels.resize(o.train_limit);
   }
+  if (o.label_noise > 0.0) {
+    // Symmetric noise: round(P n) training labels, chosen by a seeded shuffle, each replaced by
+    // one of the 9 other classes uniformly. The same --seed gives the same noise in every mode.
+    std::mt19937_64 gen(o.seed * 0x9E3779B97F4A7C15ull + 0x6e015eull);
+    std::vector<std::size_t> order(d.train.count);
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[gen() % i]);
+    const auto flips = static_cast<std::size_t>(
+        std::llround(o.label_noise * static_cast<double>(d.train.count)));
+    for (std::size_t k = 0; k < flips; ++k) {
+      auto& label = d.train.labels[order[k]];
+      label = static_cast<std::uint8_t>((label + 1 + gen() % 9) % 10);
+    }
+    std::cout << "label noise: " << flips << " of " << d.train.count
+              << " training labels replaced\n";
+  }
   fashion::standardise(d.train, {&d.validation, &d.test});
   return d;
 }
 
-/// The schedule a mode stands for, at equal total epochs.
+/// The schedule a mode stands for: equal total epochs, or for the *-extra modes the S and R
+/// epochs that follow the baseline's D.
 inline dsd::Schedule schedule_for(const Options& o, const std::string& mode) {
   dsd::Schedule s{.dense_epochs = o.epochs[0],
                   .sparse_epochs = o.epochs[1],
                   .redense_epochs = o.epochs[2],
-                  .lr = o.lr,
+                  .lr = o.lrs.empty() ? o.lr : o.lrs[0],
                   .rounds = o.rounds};
-  if (mode == "dense") s.prune = false;
+  if (!o.lrs.empty()) {
+    s.sparse_lr_scale = o.lrs[1] / o.lrs[0];
+    s.redense_lr_scale = o.lrs[2] / o.lrs[0];
+  }
+  if (mode == "dense" || mode == "dense-extra") s.prune = false;
+  if (continues_baseline(mode)) s.dense_epochs = 0;  // the D epochs are in the baseline file
   if (mode == "sparse-scratch") s.prune_at_epoch = 0;
   if (mode == "fused")
     s.prune_at_epoch = o.prune_at.value_or(o.epochs[0] / 2);
@@ -218,6 +270,53 @@ void step_all(Model& model, const Op& op, Params& params) {
     for (std::size_t i = 0; i < params.size(); ++i) op.step(params[i], model.grad(i));
 }
 
+template <class Model>
+RunResult train(Model& model, const Data& data, const Options& o, const std::string& mode);
+
+/// The flags that make a baseline file: D dense epochs at the dense rate.
+inline std::string baseline_key(const Options& o) {
+  return std::to_string(o.epochs[0]) + " epochs at lr " +
+         format("%.9g", o.lrs.empty() ? o.lr : o.lrs[0]) + ", " + o.optimizer + ", weight decay " +
+         format("%.9g", o.weight_decay) + ", batch " + std::to_string(o.batch) + ", train " +
+         std::to_string(o.train_limit) + ", label noise " + format("%.9g", o.label_noise) +
+         ", clip " + format("%.9g", o.clip_norm);
+}
+
+/// Trains the dense baseline of the *-extra modes (D epochs at the dense rate) into
+/// `o.baseline`, through a temporary file renamed at the end so an interrupted run leaves none.
+template <class Model>
+void train_baseline(Model& model, const Data& data, const Options& o) {
+  Options b = o;
+  b.epochs = {o.epochs[0], 0, 0};
+  b.lr = o.lrs.empty() ? o.lr : o.lrs[0];
+  b.lrs.clear();
+  b.checkpoint = o.baseline + ".partial";
+  b.baseline.clear();
+  std::cout << "training the dense baseline (" << baseline_key(o) << ") into " << o.baseline
+            << "\n";
+  (void)train(model, data, b, "dense");
+  std::filesystem::rename(b.checkpoint, o.baseline);
+}
+
+/// Loads the baseline into `params` and the shuffling RNG, after checking it was trained with
+/// this run's seed and baseline flags (both arms of a pair must start from the same model).
+template <class Params>
+void load_baseline(Params params, const Options& o, std::mt19937_64& shuffle_gen) {
+  const auto meta = dsd::io::load_checkpoint(o.baseline, params);
+  const auto get = [&](const std::string& k) {
+    const auto it = meta.find(k);
+    return it == meta.end() ? std::string("(none)") : it->second;
+  };
+  DSD_REQUIRE(get("mode") == "dense" && get("seed") == std::to_string(o.seed) &&
+                  get("baseline") == baseline_key(o),
+              invalid_argument, "\"", o.baseline, "\" is the baseline of --seed ", get("seed"),
+              " (", get("baseline"), "); this run needs --seed ", o.seed, " (", baseline_key(o),
+              ")");
+  const auto loop = dsd::io::read_loop_state(o.baseline);
+  DSD_REQUIRE(loop.has_value(), io, "\"", o.baseline, "\" has no loop state");
+  std::istringstream(loop->user) >> shuffle_gen;
+}
+
 /// Trains `model` under `mode` and returns per-epoch rows and the final test accuracy.
 template <class Model>
 RunResult train(Model& model, const Data& data, const Options& o, const std::string& mode) {
@@ -255,7 +354,8 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
                               // Informational: round and lr of the phase to continue in.
                               {"round", std::to_string(next.round)},
                               {"lr", std::to_string(next.lr)},
-                              {"optimizer", o.optimizer}});
+                              {"optimizer", o.optimizer},
+                              {"baseline", baseline_key(o)}});
   };
   dsd::Position start{};
   std::size_t resume_batch = 0;
@@ -280,6 +380,15 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
     std::istringstream(loop->user) >> shuffle_gen;
     std::cout << "resuming " << mode << " at phase " << start.phase_index << ", epoch "
               << start.epoch << ", batch " << resume_batch << " from " << o.resume << "\n";
+  }
+  if (continues_baseline(mode)) {
+    DSD_REQUIRE(!o.baseline.empty(), invalid_argument, "--mode ", mode,
+                " continues a trained dense model: give --baseline FILE (trained and written "
+                "there when missing)");
+    DSD_REQUIRE(o.resume.empty(), invalid_argument, "--resume and --mode ", mode,
+                " do not combine: the run already starts from --baseline");
+    if (!std::filesystem::exists(o.baseline)) train_baseline(model, data, o);
+    load_baseline(model.all(), o, shuffle_gen);
   }
   std::string rng_at_epoch_start;
 
@@ -306,6 +415,12 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
         yb[j] = data.train.labels[src];
       }
       loss += model.train_batch(xb.data(), yb.data());
+      if (o.clip_norm > 0.0) {
+        if constexpr (requires { model.clip_gradients(1.0); })
+          model.clip_gradients(o.clip_norm);
+        else
+          DSD_THROW(invalid_argument, "--clip-norm is not supported by this example");
+      }
       std::visit([&](const auto& op) { step_all(model, op, params); }, opt);
       if (o.after_step) o.after_step(ctx);
       ++batches_run;
@@ -416,7 +531,10 @@ int main_with(int argc, char** argv, const char* description, Options o, MakeMod
     if (!o.quiet) std::cout << "parameters:\n" << model->describe();
     std::vector<RunResult> runs;
     std::vector<std::string> modes = {o.mode};
-    if (o.compare && o.mode != "dense") modes.insert(modes.begin(), "dense");
+    // The control of a mode: the equal-epoch dense run, or for the paper's protocol (dsd-extra)
+    // the same baseline continued dense at the same rates.
+    const std::string control = continues_baseline(o.mode) ? "dense-extra" : "dense";
+    if (o.compare && o.mode != control) modes.insert(modes.begin(), control);
     for (const auto& mode : modes) {
       std::cout << "== " << mode << " ==\n";
       runs.push_back(train(*model, data, o, mode));

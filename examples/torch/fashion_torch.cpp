@@ -139,6 +139,10 @@ int main(int argc, char** argv) {
                 "fashion_torch: --checkpoint, --resume and --stop-after-batches are the oneDNN "
                 "examples'; a libtorch trainer saves its module and optimizer with torch::save "
                 "and the masks with dsd::io::save_checkpoint(path, layers)");
+    DSD_REQUIRE(!examples::continues_baseline(o.mode) && o.baseline.empty() && o.clip_norm == 0.0,
+                invalid_argument,
+                "fashion_torch: --mode dsd-extra/dense-extra, --baseline and --clip-norm are the "
+                "oneDNN examples'");
     if (o.threads > 0) torch::set_num_threads(o.threads);
     const examples::Data data = examples::load_data(o);
     std::cout << "train " << data.train.count << ", validation " << data.validation.count
@@ -153,7 +157,7 @@ int main(int argc, char** argv) {
     }
     std::vector<examples::RunResult> runs;
     std::vector<std::string> modes = {o.mode};
-    if (o.compare && o.mode != "dense") modes.insert(modes.begin(), "dense");
+    if (o.compare && o.mode != "dense") modes.insert(modes.begin(), "dense");  // equal epochs
     for (const auto& mode : modes) {
       std::cout << "== " << mode << " ==\n";
       runs.push_back(train(o, mode, data));

@@ -39,10 +39,13 @@ struct PhasePlan {
 
 /// Epoch counts and learning rates of a DSD run.
 ///
-/// Round 1 trains `dense_epochs` dense at `lr`, prunes, trains `sparse_epochs` sparse at `lr`,
-/// removes the mask and trains `redense_epochs` at `lr * redense_lr_scale`. Each further round
-/// prunes again and repeats S and D with the learning rate scaled once more (the paper's second
-/// ResNet-50 round). `prune_at_epoch = E` fuses D and S: pruning happens after E dense epochs and
+/// Round 1 trains `dense_epochs` dense at `lr`, prunes, trains `sparse_epochs` sparse at
+/// `lr * sparse_lr_scale`, removes the mask and trains `redense_epochs` at
+/// `lr * redense_lr_scale`. Each further round prunes again and repeats S and D with the learning
+/// rate scaled by `redense_lr_scale` once more (the paper's second ResNet-50 round). The paper's
+/// ImageNet protocol continues a converged model with the sparse phase below the dense rate
+/// (GoogLeNet: dense at 1e-2, sparse at 1e-3, re-dense at 1e-4, i.e. `sparse_lr_scale = 0.1`,
+/// `redense_lr_scale = 0.01`, `dense_epochs = 0` after loading the dense model). `prune_at_epoch = E` fuses D and S: pruning happens after E dense epochs and
 /// the sparse phase absorbs the remaining dense epochs (E = 0 is sparse-from-scratch). With
 /// `prune = false` the same phases run without masks: the equal-epoch dense baseline, including
 /// its learning-rate drop.
@@ -52,6 +55,7 @@ struct Schedule {
   int redense_epochs = 0;
   double lr = 0.01;
   double redense_lr_scale = 0.1;
+  double sparse_lr_scale = 1.0;  ///< sparse phase at lr * this (times the round's scale)
   int rounds = 1;
   std::optional<int> prune_at_epoch{};  ///< fused D+S: prune after this many dense epochs
   bool prune = true;                    ///< false: dense baseline with the same phases and lrs
@@ -66,6 +70,8 @@ struct Schedule {
                 " must be finite and > 0");
     DSD_REQUIRE(std::isfinite(redense_lr_scale) && redense_lr_scale > 0.0, invalid_schedule,
                 "redense_lr_scale ", redense_lr_scale, " must be finite and > 0");
+    DSD_REQUIRE(std::isfinite(sparse_lr_scale) && sparse_lr_scale > 0.0, invalid_schedule,
+                "sparse_lr_scale ", sparse_lr_scale, " must be finite and > 0");
     DSD_REQUIRE(rounds >= 1, invalid_schedule, "rounds ", rounds, " must be >= 1");
     if (prune_at_epoch)
       DSD_REQUIRE(*prune_at_epoch >= 0 && *prune_at_epoch <= dense_epochs, invalid_schedule,
@@ -89,7 +95,7 @@ struct Schedule {
       const int sparse = sparse_epochs + (r == 1 ? dense_epochs - dense : 0);
       const Phase s = prune ? Phase::sparse : Phase::dense;
       const Phase d = prune ? Phase::redense : Phase::dense;
-      phases.push_back({s, r, sparse, lr * scale, prune, false});
+      phases.push_back({s, r, sparse, lr * scale * sparse_lr_scale, prune, false});
       scale *= redense_lr_scale;
       phases.push_back({d, r, redense_epochs, lr * scale, false, prune});
     }
