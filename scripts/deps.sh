@@ -11,6 +11,8 @@ dsd_packages=(cmake make g++ pkg-config libeigen3-dev libdnnl-dev ocl-icd-opencl
 dsd_test_packages=(python3 python3-venv python3-numpy)
 # The libtorch adapter (dsd::torch), its tests, example and benchmark: Debian's libtorch (CPU).
 dsd_torch_packages=(libtorch-dev)
+# Distributed pruning (dsd::dist) and its tests under mpiexec: Open MPI.
+dsd_dist_packages=(libopenmpi-dev openmpi-bin)
 
 dsd_ensure_packages() {
   local missing=()

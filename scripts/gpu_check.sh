@@ -52,6 +52,11 @@ step "GPU tests (against the CPU implementation)"
 "$bin/test_cuda" --duration=true 2>&1 | tee "$out/test_cuda.log"
 rc=${PIPESTATUS[0]}
 [ "$rc" -eq 0 ] || { echo "test_cuda failed (exit $rc)"; status=1; }
+if [ -x "$bin/test_nccl" ]; then  # dsd::dist's NCCL adapter, one rank on GPU 0
+  step "NCCL adapter (one rank)"
+  "$bin/test_nccl" 2>&1 | tee "$out/test_nccl.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "test_nccl failed"; status=1; }
+fi
 
 if command -v compute-sanitizer >/dev/null; then
   step "GPU tests under compute-sanitizer memcheck (the 8.6 GB selection case left out)"

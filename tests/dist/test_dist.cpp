@@ -1,0 +1,220 @@
+// dsd::dist under mpiexec (np = 1..4): every rank checks its slice of each sharded mask against
+// the single-process prune of the whole tensors, which every rank also computes (no gathering).
+#include <mpi.h>
+
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <dsd/dist/communicator.hpp>
+#include <dsd/dist/mpi.hpp>
+#include <dsd/dist/sharded.hpp>
+#include <dsd/dist/verify.hpp>
+#include <dsd/dsd.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "../test_util.hpp"
+
+namespace {
+
+int world_rank() {
+  int r = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &r);
+  return r;
+}
+int world_size() {
+  int s = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &s);
+  return s;
+}
+
+/// This rank's [begin, end) of n elements: uneven slices, rank r's share proportional to r + 1,
+/// boundaries rounded down to multiples of `align`.
+std::pair<std::size_t, std::size_t> slice(std::size_t n, std::size_t align = 1) {
+  const auto r = static_cast<std::size_t>(world_rank()), p = static_cast<std::size_t>(world_size());
+  const auto bound = [&](std::size_t q) {
+    return q == p ? n : n * (q * (q + 1) / 2) / (p * (p + 1) / 2) / align * align;
+  };
+  return {bound(r), bound(r + 1)};
+}
+
+/// Weights with many exact ties: multiples of 1/8, so the threshold falls inside a run of ties.
+std::vector<float> tied(std::size_t n, std::uint64_t seed) {
+  auto w = dsd_test::uniform<float>(n, seed);
+  for (auto& x : w) x = std::round(x * 8.0f) / 8.0f;
+  return w;
+}
+
+/// A full tensor and this rank's slice of it, both wrapped.
+struct Sharded {
+  std::vector<float> full, local;
+  std::size_t begin, end;
+  Sharded(std::vector<float> w, std::size_t align = 1)
+      : full(std::move(w)), begin(slice(full.size(), align).first), end(slice(full.size(), align).second) {
+    local.assign(full.begin() + static_cast<std::ptrdiff_t>(begin),
+                 full.begin() + static_cast<std::ptrdiff_t>(end));
+  }
+};
+
+/// This rank's slice of the whole layer's mask and weights equals its sharded layer.
+template <class L>
+void check_slice(const L& whole, const L& shard, const Sharded& s) {
+  CAPTURE(whole.name());
+  std::size_t mismatches = 0;
+  for (std::size_t i = s.begin; i < s.end; ++i)
+    mismatches += whole.mask().test(i) != shard.mask().test(i - s.begin);
+  CHECK(mismatches == 0);
+  CHECK(std::vector<float>(s.full.begin() + static_cast<std::ptrdiff_t>(s.begin),
+                           s.full.begin() + static_cast<std::ptrdiff_t>(s.end)) == s.local);
+  CHECK(shard.threshold() == whole.threshold());
+}
+
+}  // namespace
+
+TEST_CASE("sharded Keepmax-Cut equals the single-process masks, ties at the threshold included") {
+  dsd::dist::Mpi comm;
+  Sharded a(tied(3001, 1)), b(tied(777, 2));
+  dsd::Masked wa(a.full, "a"), wb(b.full, "b");
+  dsd::Masked sa(a.local, "a"), sb(b.local, "b");
+  const auto whole = dsd::prune(dsd::layers(wa, wb), dsd::UniformSparsity{.sparsity = 0.7});
+  const auto sharded = dsd::dist::prune(dsd::layers(sa, sb), dsd::UniformSparsity{.sparsity = 0.7}, comm);
+  check_slice(wa, sa, a);
+  check_slice(wb, sb, b);
+  for (std::size_t i = 0; i < 2; ++i) {
+    CHECK(sharded[i].kept == whole[i].kept);
+    CHECK(sharded[i].size == whole[i].size);
+  }
+}
+
+TEST_CASE("sharded GlobalSparsity: one threshold over all layers, ties to earlier layers") {
+  dsd::dist::Mpi comm;
+  Sharded a(tied(2000, 3)), b(tied(1500, 4)), c(dsd_test::uniform<float>(999, 5));
+  dsd::Masked wa(a.full, "a"), wb(b.full, "b"), wc(c.full, "c");
+  dsd::Masked sa(a.local, "a"), sb(b.local, "b"), sc(c.local, "c");
+  const dsd::GlobalSparsity global{.sparsity = 0.6, .exclude = {"c"}};
+  dsd::prune(dsd::layers(wa, wb, wc), global);
+  dsd::dist::prune(dsd::layers(sa, sb, sc), global, comm);
+  check_slice(wa, sa, a);
+  check_slice(wb, sb, b);
+  check_slice(wc, sc, c);
+  CHECK(sc.mask().count() == sc.size());
+}
+
+TEST_CASE("sharded Random-Cut is keyed by the global index: the sharding does not change it") {
+  dsd::dist::Mpi comm;
+  Sharded a(dsd_test::uniform<float>(4096, 6)), b(dsd_test::uniform<float>(1234, 7));
+  dsd::Masked wa(a.full, "a"), wb(b.full, "b");
+  dsd::Masked sa(a.local, "a"), sb(b.local, "b");
+  const dsd::RandomCut cut{.seed = 11};
+  dsd::prune(dsd::layers(wa, wb), dsd::LayerSparsity{.sparsity = {{"a", 0.5}, {"b", 0.8}}}, cut);
+  dsd::dist::prune(dsd::layers(sa, sb), dsd::LayerSparsity{.sparsity = {{"a", 0.5}, {"b", 0.8}}},
+                   comm, cut);
+  check_slice(wa, sa, a);
+  check_slice(wb, sb, b);
+}
+
+TEST_CASE("sharded N:M on shards aligned to M; a misaligned shard fails on every rank") {
+  dsd::dist::Mpi comm;
+  Sharded a(dsd_test::uniform<float>(64 * 40, 8), 4);
+  dsd::Masked wa(a.full, "a", dsd::Shape{64, 40});
+  dsd::Masked sa(a.local, "a");
+  dsd::prune(dsd::layers(wa), dsd::UniformSparsity{.sparsity = 0.5}, dsd::NMCut<2, 4>{});
+  dsd::dist::prune(dsd::layers(sa), dsd::UniformSparsity{.sparsity = 0.5}, comm, dsd::NMCut<2, 4>{});
+  check_slice(wa, sa, a);
+  if (world_size() > 1) {
+    Sharded odd(dsd_test::uniform<float>(64 * 40 + 2, 9));  // boundaries not multiples of 4
+    dsd::Masked so(odd.local, "odd");
+    const auto before = so.mask();
+    CHECK_THROWS_WITH_AS(
+        dsd::dist::prune(dsd::layers(so), dsd::UniformSparsity{.sparsity = 0.5}, comm, dsd::NMCut<2, 4>{}),
+        doctest::Contains("N:M shards of layer \"odd\" must start and end on multiples of M = 4"),
+        dsd::error);
+    CHECK(so.mask() == before);
+  }
+}
+
+TEST_CASE("the exact cut with an empty shard: rank 1 holds nothing") {
+  dsd::dist::Mpi comm;
+  const auto full = tied(5000, 10);
+  const std::size_t p = static_cast<std::size_t>(world_size()), r = static_cast<std::size_t>(world_rank());
+  // Rank 1 (when there is one) gets no keys; the others split the tensor evenly.
+  std::vector<std::size_t> starts(p + 1, 0);
+  const std::size_t holders = p > 1 ? p - 1 : 1;
+  for (std::size_t q = 0, h = 0; q < p; ++q) {
+    const bool empty = p > 1 && q == 1;
+    starts[q + 1] = empty ? starts[q] : full.size() * ++h / holders;
+  }
+  const std::span<const float> mine(full.data() + starts[r], starts[r + 1] - starts[r]);
+  const auto key_at = [&](std::size_t i) { return dsd::detail::magnitude_key(mine[i]); };
+  const std::uint64_t k = 3333;
+  const auto cut = dsd::dist::cut_lowest<std::uint32_t>(mine.size(), key_at, k, comm);
+  dsd::BitMask local(mine.size() == 0 ? 1 : mine.size(), true);
+  if (!mine.empty()) dsd::dist::apply_cut(cut, mine.size(), key_at, local, true);
+  std::vector<float> copy = full;
+  dsd::Masked whole(copy, "t");
+  dsd::prune_exactly(whole, k);
+  std::size_t mismatches = 0;
+  for (std::size_t i = 0; i < mine.size(); ++i)
+    mismatches += whole.mask().test(starts[r] + i) != local.test(i);
+  CHECK(mismatches == 0);
+  CHECK(dsd::detail::magnitude_from_key<float>(cut.key) == static_cast<float>(whole.threshold()));
+  std::uint64_t pruned[] = {cut.prune_local};
+  comm.all_reduce_sum(pruned);
+  CHECK(pruned[0] == k);
+}
+
+TEST_CASE("a NaN on one rank stops the prune on every rank, naming the global index") {
+  dsd::dist::Mpi comm;
+  auto w = dsd_test::uniform<float>(1000, 12);
+  w[987] = std::nanf("");
+  Sharded a(w);
+  dsd::Masked sa(a.local, "fc");
+  CHECK_THROWS_WITH_AS(dsd::dist::prune(dsd::layers(sa), dsd::UniformSparsity{.sparsity = 0.5}, comm),
+                       "dsd: layer \"fc\" has a non-finite weight at global index 987; cannot prune it",
+                       dsd::error);
+  CHECK(sa.mask().count() == sa.size());
+}
+
+TEST_CASE("verify_identical names the layer a rank holds differently; broadcast_masks agrees") {
+  dsd::dist::Mpi comm;
+  auto a = dsd_test::uniform<float>(500, 13), b = dsd_test::uniform<float>(300, 14);
+  dsd::Masked la(a, "a"), lb(b, "b");
+  // Rank 0 decides the masks (e.g. from its own validation shard); the others prune nothing yet.
+  if (world_rank() == 0) dsd::prune(dsd::layers(la, lb), dsd::UniformSparsity{.sparsity = 0.5});
+  dsd::dist::broadcast_masks(dsd::layers(la, lb), comm);
+  CHECK(la.mask().count() == 250);
+  CHECK_NOTHROW(dsd::dist::verify_identical(dsd::layers(la, lb), comm));
+  if (world_size() > 1) {
+    if (world_rank() == world_size() - 1) b[7] += 1.0f;  // one rank drifted
+    const std::string expected = "dsd: dist::verify_identical: layer \"b\" (layer 1) differs across "
+                                 "ranks: 1 of " + std::to_string(world_size()) + " ranks (first: rank " +
+                                 std::to_string(world_size() - 1) +
+                                 ") hold another mask or other weights than rank 0";
+    CHECK_THROWS_WITH_AS(dsd::dist::verify_identical(dsd::layers(la, lb), comm), expected.c_str(),
+                         dsd::error);
+  }
+}
+
+TEST_CASE("a prune exchanges counts, never weights: 8 KiB per float layer") {
+  dsd::dist::Mpi mpi;
+  dsd::dist::Counting comm(mpi);
+  Sharded a(dsd_test::uniform<float>(100000, 15)), b(dsd_test::uniform<float>(3000, 16));
+  dsd::Masked sa(a.local, "a"), sb(b.local, "b");
+  dsd::dist::prune(dsd::layers(sa, sb), dsd::UniformSparsity{.sparsity = 0.9}, comm);
+  // 2 x 8 B layer-list check, per layer 8 B offset scan, 8 B size, 8 B NaN index, then 4 radix
+  // passes of 256 counters and one tie scan: independent of the layers' sizes.
+  CHECK(comm.bytes() == 2 * 8 + 2 * (3 * 8) + 2 * (4 * 256 * 8 + 8));
+}
+
+int main(int argc, char** argv) {
+  MPI_Init(&argc, &argv);
+  doctest::Context context(argc, argv);
+  const int failed = context.run();
+  int any = 0;
+  MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  MPI_Finalize();
+  return any != 0 ? 1 : 0;
+}
