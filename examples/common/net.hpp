@@ -121,6 +121,8 @@ class Net {
   std::span<Param> others() { return std::span<Param>(params_).subspan(prunable_); }
   std::span<Param> all() { return params_; }
   const std::vector<float>& grad(std::size_t i) const { return order_[i]->grad; }
+  /// Writable gradient of all()[i] (for a data-parallel gradient all-reduce before the step).
+  std::span<float> mutable_grad(std::size_t i) { return order_[i]->grad; }
   /// Scales every gradient so that their global L2 norm is at most `max_norm` (gradient clipping,
   /// as torch.nn.utils.clip_grad_norm_); returns the norm before clipping.
   double clip_gradients(double max_norm) {

@@ -71,6 +71,16 @@ struct Options {
   double clip_norm = 0.0;         ///< global gradient L2 norm clip (0: none)
   /// Called after every optimizer step (not a flag: for tests and instrumentation).
   std::function<void(const dsd::EpochContext&)> after_step;
+  /// Data-parallel training (not a flag; set by examples/fashion_mlp_dist.cpp): this process is
+  /// `rank` of `ranks`, trains on its slice of every global batch of `batch` images, `average`
+  /// turns its gradients into the mean over all ranks before the step, and `check` runs after
+  /// every epoch (e.g. dist::verify_identical). Only rank 0 prints progress and writes files.
+  struct DataParallel {
+    std::size_t rank = 0, ranks = 1;
+    std::function<void(std::span<float>)> average;
+    std::function<void()> check;
+  };
+  DataParallel data_parallel{};
 };
 
 inline void add_options(CLI::App& app, Options& o) {
@@ -320,8 +330,9 @@ void load_baseline(Params params, const Options& o, std::mt19937_64& shuffle_gen
 /// Trains `model` under `mode` and returns per-epoch rows and the final test accuracy.
 template <class Model>
 RunResult train(Model& model, const Data& data, const Options& o, const std::string& mode) {
-  DSD_REQUIRE(data.train.count >= model.batch(), invalid_argument, "only ", data.train.count,
-              " training images for a batch of ", model.batch());
+  DSD_REQUIRE(data.train.count >= model.batch() * o.data_parallel.ranks, invalid_argument, "only ",
+              data.train.count, " training images for a batch of ",
+              model.batch() * o.data_parallel.ranks);
   model.init(o.seed);
   using Opt = std::variant<dsd::MomentumSgd, dsd::Nesterov, dsd::Adam>;
   Opt opt =
@@ -405,11 +416,14 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
     for (std::size_t i = order.size(); i > 1; --i)
       std::swap(order[i - 1], order[shuffle_gen() % i]);
     double loss = 0;
-    const std::size_t batches = data.train.count / model.batch();
+    // Data-parallel: the global batch is every rank's batch together; this rank takes its slice.
+    const std::size_t global_batch = model.batch() * o.data_parallel.ranks;
+    const std::size_t batches = data.train.count / global_batch;
     const std::size_t first = std::exchange(resume_batch, 0);
     for (std::size_t b = first; b < batches; ++b) {
       for (std::size_t j = 0; j < model.batch(); ++j) {
-        const std::size_t src = order[b * model.batch() + j];
+        const std::size_t src =
+            order[b * global_batch + o.data_parallel.rank * model.batch() + j];
         std::copy_n(data.train.images.data() + src * fashion::Split::pixels, fashion::Split::pixels,
                     xb.data() + j * fashion::Split::pixels);
         yb[j] = data.train.labels[src];
@@ -420,6 +434,13 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
           model.clip_gradients(o.clip_norm);
         else
           DSD_THROW(invalid_argument, "--clip-norm is not supported by this example");
+      }
+      if (o.data_parallel.average) {
+        if constexpr (requires { model.mutable_grad(0); }) {
+          for (std::size_t i = 0; i < params.size(); ++i) o.data_parallel.average(model.mutable_grad(i));
+        } else {
+          DSD_THROW(invalid_argument, "this example cannot train data-parallel");
+        }
       }
       std::visit([&](const auto& op) { step_all(model, op, params); }, opt);
       if (o.after_step) o.after_step(ctx);
@@ -438,13 +459,14 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
     result.rows.push_back(epoch_row(ctx, loss, val, model.accuracy(data.test), weights, secs));
+    if (o.data_parallel.check) o.data_parallel.check();
     std::ostringstream rng;
     rng << shuffle_gen;
     if (!o.checkpoint.empty()) save(dsd::Position::after(ctx), 0, rng.str());
     if (g_signal != 0 || (o.stop_after_batches > 0 && batches_run >= o.stop_after_batches))
       throw Interrupted{g_signal};
   };
-  if (!o.quiet) cb.progress = &std::cout;
+  if (!o.quiet && o.data_parallel.rank == 0) cb.progress = &std::cout;
 
   const auto run_with = [&](const auto& thresholds) {
     if (mode == "random-cut")
@@ -502,7 +524,7 @@ inline void print_results(const Options& o, const std::vector<RunResult>& runs) 
     std::cout << format("%-20s %12.4f %12.4f\n", "test accuracy",
                                      runs[0].test_accuracy, runs[1].test_accuracy);
   }
-  if (!o.csv.empty()) write_csv(o.csv, runs);
+  if (!o.csv.empty() && o.data_parallel.rank == 0) write_csv(o.csv, runs);
   std::cout << format("final test accuracy: %.4f\n", runs.back().test_accuracy);
 }
 

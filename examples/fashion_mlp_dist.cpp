@@ -1,0 +1,59 @@
+// Data-parallel DSD: the MLP of fashion_mlp trained by several MPI processes, each on its slice
+// of every global batch, gradients averaged with MPI_Allreduce before each step (the trainer's
+// own all-reduce, as in any data-parallel trainer). Every rank prunes on its own: the weights are
+// replicated and dsd's selection is deterministic, so the masks agree without traffic, which
+// dist::verify_identical checks after every epoch. Only rank 0 prints.
+//   mpiexec -np 2 fashion_mlp_dist --mode dsd --epochs 4,4,4     (--batch is the global batch)
+#include <mpi.h>
+
+#include <dsd/dist/mpi.hpp>
+#include <dsd/dist/verify.hpp>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include "common/net.hpp"
+#include "common/trainer.hpp"
+
+int main(int argc, char** argv) {
+  MPI_Init(&argc, &argv);
+  int rc = 1;
+  {
+    dsd::dist::Mpi comm;
+    const auto ranks = static_cast<std::size_t>(comm.size());
+    std::ostringstream quiet;
+    std::streambuf* const out = std::cout.rdbuf();
+    if (comm.rank() != 0) std::cout.rdbuf(quiet.rdbuf());
+    std::vector<std::size_t> hidden = {300, 100};
+    examples::Net* model = nullptr;
+    examples::Options defaults;
+    defaults.data_parallel = {
+        .rank = static_cast<std::size_t>(comm.rank()),
+        .ranks = ranks,
+        .average =
+            [&](std::span<float> g) {
+              MPI_Allreduce(MPI_IN_PLACE, g.data(), static_cast<int>(g.size()), MPI_FLOAT, MPI_SUM,
+                            MPI_COMM_WORLD);
+              for (float& x : g) x /= static_cast<float>(ranks);
+            },
+        .check = [&] { dsd::dist::verify_identical(model->all(), comm); }};
+    rc = examples::main_with(
+        argc, argv, "Data-parallel Dense-Sparse-Dense training of an MLP on Fashion-MNIST (MPI)",
+        defaults,
+        [&](const examples::Options& o) {
+          DSD_REQUIRE(o.batch % ranks == 0, invalid_argument, "--batch ", o.batch,
+                      " (the global batch) must be a multiple of the ", ranks, " ranks");
+          DSD_REQUIRE(o.checkpoint.empty() && o.resume.empty(), invalid_argument,
+                      "fashion_mlp_dist: --checkpoint and --resume are not supported across ranks");
+          auto net = std::make_unique<examples::Net>(examples::mlp(hidden), o.batch / ranks, 1000);
+          model = net.get();
+          return net;
+        },
+        [&](CLI::App& app) {
+          app.add_option("--hidden", hidden, "hidden layer sizes, e.g. 300,100")->delimiter(',');
+        });
+    std::cout.rdbuf(out);
+  }
+  MPI_Finalize();
+  return rc;
+}
