@@ -7,6 +7,9 @@
 
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
+#include <unistd.h>
+#include <dsd/dist/checkpoint.hpp>
 #include <dsd/dist/communicator.hpp>
 #include <dsd/dist/mpi.hpp>
 #include <dsd/dist/sharded.hpp>
@@ -207,6 +210,56 @@ TEST_CASE("a prune exchanges counts, never weights: 8 KiB per float layer") {
   // 2 x 8 B layer-list check, per layer 8 B offset scan, 8 B size, 8 B NaN index, then 4 radix
   // passes of 256 counters and one tie scan: independent of the layers' sizes.
   CHECK(comm.bytes() == 2 * 8 + 2 * (3 * 8) + 2 * (4 * 256 * 8 + 8));
+}
+
+TEST_CASE("checkpoints of a distributed run: replicated and sharded round trips, world size checked") {
+  dsd::dist::Mpi comm;
+  long id = static_cast<long>(getpid());
+  MPI_Bcast(&id, 1, MPI_LONG, 0, MPI_COMM_WORLD);
+  const auto dir = std::filesystem::temp_directory_path() / ("dsd_dist_ckpt_" + std::to_string(id));
+  if (world_rank() == 0) std::filesystem::create_directories(dir);
+  comm.barrier();
+  Sharded a(dsd_test::uniform<float>(1000, 17));
+  auto rep = dsd_test::uniform<float>(300, 18);
+  dsd::Masked sa(a.local, "a"), lr(rep, "r");
+  dsd::dist::prune(dsd::layers(sa), dsd::UniformSparsity{.sparsity = 0.5}, comm);
+  dsd::prune(lr, 0.4);  // replicated: every rank computes the same mask
+  const auto saved_a = a.local, saved_r = rep;
+  const dsd::io::LoopState loop{{1, 2}, 3, "rng"};
+  dsd::dist::save_checkpoint(dir / "rep.safetensors", dsd::layers(lr), comm, dsd::dist::layout::replicated, loop);
+  dsd::dist::save_checkpoint(dir / "shard.safetensors", dsd::layers(sa), comm, dsd::dist::layout::sharded, loop);
+  std::fill(a.local.begin(), a.local.end(), 1.0f);
+  std::fill(rep.begin(), rep.end(), 1.0f);
+  dsd::redense(dsd::layers(sa, lr));
+  const auto meta = dsd::dist::load_checkpoint(dir / "rep.safetensors", dsd::layers(lr), comm,
+                                               dsd::dist::layout::replicated);
+  dsd::dist::load_checkpoint(dir / "shard.safetensors", dsd::layers(sa), comm, dsd::dist::layout::sharded);
+  CHECK(meta.at("dist.world_size") == std::to_string(world_size()));
+  CHECK(rep == saved_r);
+  CHECK(a.local == saved_a);
+  CHECK(lr.mask().count() == 180);
+  CHECK(dsd::io::read_loop_state(dsd::io::File(dir / "rep.safetensors")) == loop);
+  if (world_size() > 1) {  // each rank alone: a job of 1 rank resuming a run of N
+    MPI_Comm solo;
+    MPI_Comm_split(MPI_COMM_WORLD, world_rank(), 0, &solo);
+    {
+      dsd::dist::Mpi one(solo);
+      CHECK_THROWS_WITH_AS(dsd::dist::load_checkpoint(dir / "rep.safetensors", dsd::layers(lr), one,
+                                                      dsd::dist::layout::replicated),
+                           doctest::Contains(doctest::String(("was written by " + std::to_string(world_size()) +
+                                                              " ranks; this job has 1").c_str())),
+                           dsd::error);
+      CHECK_THROWS_WITH_AS(dsd::dist::load_checkpoint(dir / "shard.safetensors", dsd::layers(sa), one,
+                                                      dsd::dist::layout::sharded),
+                           doctest::Contains("was not written by a sharded run of 1 ranks"), dsd::error);
+    }
+    MPI_Comm_free(&solo);
+  }
+  CHECK_THROWS_WITH_AS(dsd::dist::load_checkpoint(dir / "rep.safetensors", dsd::layers(lr), comm,
+                                                  dsd::dist::layout::sharded),
+                       doctest::Contains("resume with the world size"), dsd::error);
+  comm.barrier();
+  if (world_rank() == 0) std::filesystem::remove_all(dir);
 }
 
 int main(int argc, char** argv) {
