@@ -146,8 +146,8 @@ def paired_main(args):
             per_arm[arm]["pruned"].append(r["pruned"])
             print(f"{arm:12s} seed {seed}: {r['final']:.4f}", file=sys.stderr, flush=True)
             if shown is None:
-                shown = " ".join(os.path.relpath(c, ROOT) if c.startswith(ROOT) else c
-                                 for c in cmd if not c.startswith(base_dir) and not c.startswith(tempfile.gettempdir()))
+                shown = " ".join("BASELINE_FILE" if c.startswith(base_dir) else
+                                 os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in cmd)
     a, b = arms
     diffs = [x - y for x, y in zip(per_arm[a]["final"], per_arm[b]["final"])]
     mean, sd, half, t, p = paired_stats(diffs)
