@@ -356,6 +356,8 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
   const std::vector<dsd::PhasePlan> plan = schedule.plan();
   const auto save = [&](dsd::Position at, std::size_t batch,
                         const std::string& rng_before_shuffle) {
+    // Data-parallel ranks hold the same weights, masks and RNG: rank 0 writes for all of them.
+    if (o.data_parallel.rank != 0) return;
     const dsd::PhasePlan& next = plan[std::min<std::size_t>(at.phase_index, plan.size() - 1)];
     dsd::io::save_checkpoint(o.checkpoint, model.all(), {at, batch, rng_before_shuffle},
                              {{"mode", mode},
@@ -366,7 +368,8 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
                               {"round", std::to_string(next.round)},
                               {"lr", std::to_string(next.lr)},
                               {"optimizer", o.optimizer},
-                              {"baseline", baseline_key(o)}});
+                              {"baseline", baseline_key(o)},
+                              {"ranks", std::to_string(o.data_parallel.ranks)}});
   };
   dsd::Position start{};
   std::size_t resume_batch = 0;
@@ -383,6 +386,9 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
                 invalid_argument, "\"", o.resume, "\" was written by a run with --mode ",
                 get("mode"), " --seed ", get("seed"), " --optimizer ", get("optimizer"),
                 "; resume with the same flags");
+    DSD_REQUIRE(get("ranks") == std::to_string(o.data_parallel.ranks), invalid_argument, "\"",
+                o.resume, "\" was written by a run of ", get("ranks"), " ranks; this job has ",
+                o.data_parallel.ranks, " (resume with the same world size)");
     const auto loop = dsd::io::read_loop_state(o.resume);
     DSD_REQUIRE(loop.has_value(), io, "\"", o.resume,
                 "\" has no loop state; not written by this example");
