@@ -28,6 +28,7 @@
 #include "dsd/masked.hpp"
 #include "dsd/pruning/keepmax_cut.hpp"
 #include "dsd/pruning/nm_cut.hpp"
+#include "dsd/pruning/prune.hpp"
 #include "dsd/pruning/random_cut.hpp"
 #include "dsd/threshold/global_sparsity.hpp"
 #include "dsd/threshold/layer_sparsity.hpp"
@@ -207,13 +208,9 @@ std::vector<LayerStats> prune(C&& layers, const Thresholds& thresholds, Comm& co
   for_each_layer(layers, [&](auto& l, std::size_t i) {
     global[i] = l.size();
     offset[i] = comm.exclusive_scan_sum(l.size());
-    bad[i] = std::numeric_limits<std::uint64_t>::max();
-    const auto w = l.weights();
-    for (std::size_t j = 0; j < w.size(); ++j)
-      if (dsd::detail::magnitude_key(w[j]) >= dsd::detail::non_finite_key<S>()) {
-        bad[i] = offset[i] + j;
-        break;
-      }
+    const std::span<const S> w = l.weights();
+    const std::size_t j = dsd::detail::first_non_finite(w);  // the check prune() makes
+    bad[i] = j < w.size() ? offset[i] + j : std::numeric_limits<std::uint64_t>::max();
   });
   comm.all_reduce_sum(global);
   comm.all_reduce_min(bad);

@@ -31,7 +31,10 @@ std::uint64_t digest(const L& layer) {
     h = std::rotl(h * 0xff51afd7ed558ccdull, 29);
   };
   for (char c : layer.name()) mix(static_cast<unsigned char>(c));
-  for (std::size_t i = 0; i < layer.size(); ++i) mix(layer.mask().test(i) ? 1 : 0);
+  if constexpr (requires { layer.mask().words(); })
+    for (const std::uint64_t word : layer.mask().words()) mix(word);  // tail bits are always 0
+  else
+    for (std::size_t i = 0; i < layer.size(); ++i) mix(layer.mask().test(i) ? 1 : 0);
   const auto w = layer.weights();
   const auto* bytes = reinterpret_cast<const unsigned char*>(w.data());
   const std::size_t n = w.size_bytes();

@@ -23,13 +23,21 @@ namespace detail {
               ") at index ", index, "; cannot prune it by magnitude");
 }
 
+/// Index of the first NaN/Inf of `w`, or `w.size()` when all are finite.
 template <class S>
-void require_finite(std::span<const S> w, std::string_view layer) {
+std::size_t first_non_finite(std::span<const S> w) {
   bool finite = true;  // a branch-free reduction the compiler vectorises
   for (std::size_t i = 0; i < w.size(); ++i) finite &= std::isfinite(w[i]);
-  if (finite) return;
-  for (std::size_t i = 0; i < w.size(); ++i)
-    if (!std::isfinite(w[i])) throw_non_finite(layer, w[i], i);
+  if (finite) return w.size();
+  std::size_t i = 0;
+  while (std::isfinite(w[i])) ++i;
+  return i;
+}
+
+template <class S>
+void require_finite(std::span<const S> w, std::string_view layer) {
+  const std::size_t i = first_non_finite(w);
+  if (i != w.size()) throw_non_finite(layer, w[i], i);
 }
 }  // namespace detail
 
