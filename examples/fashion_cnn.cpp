@@ -17,12 +17,12 @@ int main(int argc, char** argv) {
       defaults,
       [&](const examples::Options& o) {
         return std::make_unique<examples::Net>(
-            examples::lenet5(widths[0], widths[1], widths[2], widths[3]), o.batch, 1000);
+            examples::lenet5(widths), o.batch, 1000);
       },
       [&](CLI::App& app) {
-        app.add_option("--widths", widths, "conv1,conv2 channels and fc1,fc2 sizes")
+        app.add_option("--widths", widths, "conv1,conv2 channels and fc1[,fc2] sizes (3 values: one hidden FC layer)")
             ->delimiter(',')
-            ->expected(4)
+            ->expected(3, 4)
             ->check(CLI::PositiveNumber);
       });
 }

@@ -29,16 +29,16 @@ run() {
     big-fc-50|big-fc-80)  # 3. LeNet-5 with a large FC layer on 5 k images, conv1 kept dense
       local s=0.${1#big-fc-}
       paired "$1" dsd,dense --exe $exe/fashion_cnn --seeds 5 --epochs 15,15,15 --lr 0.03 --sparsity "$s" \
-        --train-limit 5000 --title "LeNet-5 20-50-500-84-10 on 5 000 images, sparsity $s (conv1 dense), weight decay 5e-4: DSD 15+15+15 vs dense 45 epochs (equal epochs)" \
-        -- --widths 20,50,500,84 --weight-decay 5e-4 --exclude conv1 ;;
+        --train-limit 5000 --title "LeNet 20-50-500-10 (Caffe's widths; conv1 padded) on 5 000 images, no augmentation, sparsity $s (conv1 dense), weight decay 5e-4: DSD 15+15+15 vs dense 45 epochs (equal epochs)" \
+        -- --widths 20,50,500 --weight-decay 5e-4 --exclude conv1 ;;
     lstm256-50|lstm256-80)  # 2. an over-parameterised row LSTM on 10 k images, clipped gradients
       local s=0.${1#lstm256-}
       paired "$1" dsd,dense --exe $exe/fashion_lstm --seeds 5 --epochs 15,15,15 --lr 0.1 --sparsity "$s" \
-        --train-limit 10000 --title "Row LSTM, hidden 256, on 10 000 images, input and recurrent weights at sparsity $s, gradient norm clipped at 5: DSD 15+15+15 vs dense 45 epochs (equal epochs)" \
-        -- --hidden 256 --exclude "" --clip-norm 5 ;;
+        --train-limit 10000 --title "Row LSTM, hidden 256, on 10 000 images, input and recurrent weights at sparsity $s (classifier dense), gradient norm clipped at 5: DSD 15+15+15 vs dense 45 epochs (equal epochs)" \
+        -- --hidden 256 --exclude fc1 --clip-norm 5 ;;
     *) echo "unknown experiment $1" >&2; exit 2 ;;
   esac
 }
 names=("$@")
-[ ${#names[@]} -eq 0 ] && names=(cnn-protocol noise-cnn lstm-protocol big-fc-50 big-fc-80 lstm256-50 lstm256-80)
+[ ${#names[@]} -eq 0 ] && names=(cnn-protocol noise-cnn lstm-protocol big-fc-50 lstm256-50 big-fc-80 lstm256-80)
 for n in "${names[@]}"; do run "$n"; done

@@ -120,13 +120,15 @@ def paired_main(args):
         extra += ["--lr", str(args.lr)]
     base_dir = args.baselines or tempfile.mkdtemp(prefix="dsd-baselines-")
     os.makedirs(base_dir, exist_ok=True)
-    start = time.time()
     per_arm = {a: {"final": [], "pruned": []} for a in arms}
     shown = None
+    run_seconds, untimed = 0.0, 0  # time of the runs themselves, cached or not
     for seed in range(1, args.seeds + 1):
         for arm in arms:
-            cmd = [args.exe, "--mode", arm, "--seed", str(seed), "--epochs", args.epochs, "--sparsity",
-                   str(args.sparsity), "--threads", str(args.threads), "--quiet"] + extra + args.model
+            # A dense arm never prunes: without --sparsity its cached runs serve every sparsity.
+            sparsity = [] if arm.startswith("dense") else ["--sparsity", str(args.sparsity)]
+            cmd = [args.exe, "--mode", arm, "--seed", str(seed), "--epochs", args.epochs] + sparsity + [
+                   "--threads", str(args.threads), "--quiet"] + extra + args.model
             if arm.endswith("-extra"):
                 tag = re.sub(r"[^A-Za-z0-9.]+", "_", "-".join([os.path.basename(args.exe), args.epochs.split(",")[0],
                                                               args.lrs or str(args.lr), str(args.train_limit),
@@ -134,14 +136,17 @@ def paired_main(args):
                 cmd += ["--baseline", os.path.join(base_dir, f"{tag}-seed{seed}.safetensors")]
             key = " ".join(c for c in cmd if not c.startswith(base_dir))
             if key not in cache:
+                t0 = time.time()
                 res = subprocess.run(cmd, capture_output=True, text=True, check=True)
                 cache[key] = {"final": float(res.stdout.strip().splitlines()[-1].split(":")[1]),
-                              "pruned": after_prune(res.stdout)}
+                              "pruned": after_prune(res.stdout), "seconds": round(time.time() - t0, 1)}
                 if args.cache:
                     with open(args.cache + ".tmp", "w") as f:
                         json.dump(cache, f, indent=1)
                     os.replace(args.cache + ".tmp", args.cache)
             r = cache[key]
+            run_seconds += r.get("seconds", 0.0)
+            untimed += "seconds" not in r
             per_arm[arm]["final"].append(r["final"])
             per_arm[arm]["pruned"].append(r["pruned"])
             print(f"{arm:12s} seed {seed}: {r['final']:.4f}", file=sys.stderr, flush=True)
@@ -151,15 +156,17 @@ def paired_main(args):
     a, b = arms
     diffs = [x - y for x, y in zip(per_arm[a]["final"], per_arm[b]["final"])]
     mean, sd, half, t, p = paired_stats(diffs)
+    shared = ["initialisation", "data order"] + (["label noise"] if args.label_noise else []) + (
+        ["the dense baseline checkpoint"] if any(x.endswith("-extra") for x in arms) else [])
     out = [f"### {args.title}\n",
-           f"{args.seeds} paired seeds; each seed's two runs share initialisation, data order"
-           + (", label noise" if args.label_noise else "")
-           + (" and the dense baseline checkpoint" if any(x.endswith("-extra") for x in arms) else "")
+           f"{args.seeds} paired seeds; each seed's two runs share " + ", ".join(shared[:-1]) + " and " + shared[-1]
            + f". Epochs D,S,R = {args.epochs}; " + (f"lrs D,S,R = {args.lrs}" if args.lrs else f"lr {args.lr}")
            + (f"; {args.train_limit} training images" if args.train_limit else "")
            + (f"; {args.label_noise:.0%} symmetric label noise on the training split" if args.label_noise else "")
-           + f". Machine: {machine.cpu_name()}, {args.threads} threads; {time.time() - start:.0f} s "
-           + f"(runs found in the cache take none). First command: `{shown}`, then `--mode` and `--seed` changed"
+           + f". Machine: {machine.cpu_name()}, {args.threads} threads; {run_seconds:.0f} s of runs"
+           + (f" ({untimed} cached before run times were kept)" if untimed else "")
+           + f". First command: `{shown}`, then `--mode` and `--seed` changed"
+           + (", `--sparsity` dropped for the dense arm" if any(x.startswith("dense") for x in arms) else "")
            + (", `--baseline` per seed" if any(x.endswith("-extra") for x in arms) else "") + ".\n",
            "| arm | final test accuracy | val. accuracy right after pruning | per seed |",
            "|---|---|---|---|"]

@@ -110,6 +110,10 @@ TEST_CASE("parameters: prunable weights first, biases and excluded tensors after
                        doctest::Contains("no parameter named \"lstm.inptu\""), dsd::error);
   CHECK(names(examples::Net(examples::lenet5(), batch, 3).weights()) ==
         std::vector<std::string>{"conv1", "conv2", "fc1", "fc2", "fc3"});
+  examples::Net caffe(examples::lenet5({20, 50, 500}), batch, 3);  // one hidden FC layer
+  CHECK(names(caffe.weights()) == std::vector<std::string>{"conv1", "conv2", "fc1", "fc2"});
+  CHECK(caffe.all()[2].size() == 500 * 50 * 5 * 5);
+  CHECK_THROWS_WITH_AS(examples::lenet5({6, 16}), doctest::Contains("3 or 4 values, got 2"), dsd::error);
 }
 
 TEST_CASE("accuracy counts a partial last batch correctly") {
@@ -138,7 +142,8 @@ TEST_CASE("the examples' trainer: the sparse phase keeps exactly the pruned weig
     s->labels.resize(s->count);
     for (auto& l : s->labels) l = static_cast<std::uint8_t>(gen() % 10);
   }
-  for (const auto& layers : {examples::lenet5(3, 4, 6, 5), examples::row_lstm(6)}) {
+  for (const auto& layers :
+       {examples::lenet5({3, 4, 6, 5}), examples::lenet5({3, 4, 6}), examples::row_lstm(6)}) {
     examples::Net net(layers, 8, 16);
     examples::Options o;
     o.epochs = {1, 2, 1};

@@ -546,10 +546,18 @@ inline std::vector<LayerSpec> mlp(const std::vector<std::size_t>& hidden) {
   return l;
 }
 
-/// LeNet-5 style CNN: conv 6@5x5 (pad 2) -> pool -> conv 16@5x5 -> pool -> FC 120 -> 84 -> 10.
-inline std::vector<LayerSpec> lenet5(int c1 = 6, int c2 = 16, int f1 = 120, int f2 = 84) {
-  return {Conv{c1, 5, 2}, Relu{}, MaxPool{2}, Conv{c2, 5}, Relu{}, MaxPool{2},
-          Fc{f1},         Relu{}, Fc{f2},     Relu{},      Fc{10}};
+/// LeNet-5 style CNN: conv c1@5x5 (pad 2) -> pool -> conv c2@5x5 -> pool -> FC f1 [-> FC f2] -> 10.
+/// `widths` is {c1, c2, f1, f2} (LeNet-5: 6, 16, 120, 84) or {c1, c2, f1}, one hidden FC layer
+/// (the widths of Caffe's LeNet: 20, 50, 500).
+inline std::vector<LayerSpec> lenet5(const std::vector<int>& widths = {6, 16, 120, 84}) {
+  if (widths.size() != 3 && widths.size() != 4)
+    DSD_THROW(invalid_argument, "lenet5: widths holds conv1, conv2, fc1 [, fc2]: 3 or 4 values, got ",
+              widths.size());
+  std::vector<LayerSpec> l = {Conv{widths[0], 5, 2}, Relu{}, MaxPool{2}, Conv{widths[1], 5}, Relu{},
+                              MaxPool{2}};
+  for (std::size_t i = 2; i < widths.size(); ++i) l.insert(l.end(), {Fc{widths[i]}, Relu{}});
+  l.push_back(Fc{10});
+  return l;
 }
 
 /// An LSTM reading the 28 rows of the image, then a classifier on its last hidden state.
