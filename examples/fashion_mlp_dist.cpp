@@ -39,7 +39,8 @@ int main(int argc, char** argv) {
                             MPI_COMM_WORLD);
               for (float& x : g) x /= static_cast<float>(ranks);
             },
-        .check = [&] { dsd::dist::verify_identical(model->all(), comm); }};
+        .check = [&] { dsd::dist::verify_identical(model->all(), comm); },
+        .barrier = [] { MPI_Barrier(MPI_COMM_WORLD); }};
     rc = examples::main_with(
         argc, argv, "Data-parallel Dense-Sparse-Dense training of an MLP on Fashion-MNIST (MPI)",
         defaults,

@@ -12,8 +12,8 @@ mkdir -p docs/results build/experiments
 paired() {
   local name=$1
   shift
-  python3 scripts/results.py --paired "$@" --cache build/experiments/cache.json \
-    --baselines build/experiments/baselines --out "docs/results/$name.md"
+  python3 scripts/results.py --cache build/experiments/cache.json \
+    --baselines build/experiments/baselines --out "docs/results/$name.md" --paired "$@"
 }
 run() {
   case $1 in

@@ -13,4 +13,4 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDSD_BUILD_TESTS=ON \
       -DDSD_BUILD_EXAMPLES=ON -DDSD_BUILD_BENCH=ON -DDSD_BUILD_TORCH=ON -DDSD_BUILD_DIST=ON -DDSD_WERROR=ON \
       -DPython3_EXECUTABLE="$python" -DDSD_REQUIRE_SAFETENSORS=ON "$@"
 cmake --build "$build" -j "$(dsd_jobs)"
-ctest --test-dir "$build" --output-on-failure -j "$(dsd_jobs)"
+ctest --test-dir "$build" --output-on-failure --timeout 1200 -j "$(dsd_jobs)"  # a hung test (an MPI deadlock) fails

@@ -79,6 +79,7 @@ struct Options {
     std::size_t rank = 0, ranks = 1;
     std::function<void(std::span<float>)> average;
     std::function<void()> check;
+    std::function<void()> barrier;  ///< every rank waits here (after rank 0 wrote a file)
   };
   DataParallel data_parallel{};
 };
@@ -305,7 +306,8 @@ void train_baseline(Model& model, const Data& data, const Options& o) {
   std::cout << "training the dense baseline (" << baseline_key(o) << ") into " << o.baseline
             << "\n";
   (void)train(model, data, b, "dense");
-  std::filesystem::rename(b.checkpoint, o.baseline);
+  // Rank 0 writes the file for every rank (the weights are replicated).
+  if (o.data_parallel.rank == 0) std::filesystem::rename(b.checkpoint, o.baseline);
 }
 
 /// Loads the baseline into `params` and the shuffling RNG, after checking it was trained with
@@ -405,6 +407,7 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
     DSD_REQUIRE(o.resume.empty(), invalid_argument, "--resume and --mode ", mode,
                 " do not combine: the run already starts from --baseline");
     if (!std::filesystem::exists(o.baseline)) train_baseline(model, data, o);
+    if (o.data_parallel.barrier) o.data_parallel.barrier();  // until rank 0's file is in place
     load_baseline(model.all(), o, shuffle_gen);
   }
   std::string rng_at_epoch_start;

@@ -1,13 +1,18 @@
 # The paper's protocol and its control: dsd-extra trains the dense baseline into --baseline when
 # it is missing, dense-extra continues the very same file (no second baseline), both at the
 # per-phase rates of --lrs; a baseline of another seed is refused. Label noise is counted.
-# Arguments: EXE, WORK.
+# Arguments: EXE, WORK; optional LAUNCH (a command prefix, e.g. "mpiexec -np 2": every rank
+# must find the baseline in place once rank 0 has written it) and THREADS (default 2).
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})
-set(common --epochs 1,1,1 --train-limit 1280 --lrs 0.02,0.002,0.0002 --quiet --threads 2
+if(NOT DEFINED THREADS)
+  set(THREADS 2)
+endif()
+separate_arguments(launch UNIX_COMMAND "${LAUNCH}")
+set(common --epochs 1,1,1 --train-limit 1280 --lrs 0.02,0.002,0.0002 --quiet --threads ${THREADS}
            --baseline ${WORK}/base.safetensors)
 function(run expect_rc out_var)
-  execute_process(COMMAND ${EXE} ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  execute_process(COMMAND ${launch} ${EXE} ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
   if(NOT rc EQUAL expect_rc)
     message(FATAL_ERROR "exit ${rc}, expected ${expect_rc}: ${ARGN}\n${out}${err}")
   endif()
@@ -46,7 +51,7 @@ run(1 missing --mode dsd-extra --epochs 1,1,1 --train-limit 1280 --quiet)
 if(NOT missing MATCHES "give --baseline FILE")
   message(FATAL_ERROR "dsd-extra without --baseline:\n${missing}")
 endif()
-run(0 noisy --mode dense --epochs 1,0,0 --train-limit 1280 --label-noise 0.2 --quiet --threads 2)
+run(0 noisy --mode dense --epochs 1,0,0 --train-limit 1280 --label-noise 0.2 --quiet --threads ${THREADS})
 if(NOT noisy MATCHES "label noise: 256 of 1280 training labels replaced")
   message(FATAL_ERROR "label noise count:\n${noisy}")
 endif()
