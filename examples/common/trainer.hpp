@@ -224,6 +224,14 @@ inline Data load_data(const Options& o) {
   return d;
 }
 
+/// The runs of one invocation: --mode, after its control with --compare (the equal-epoch dense
+/// run, or for the paper's protocol the same baseline continued dense at the same rates).
+inline std::vector<std::string> modes_to_run(const Options& o) {
+  const std::string control = continues_baseline(o.mode) ? "dense-extra" : "dense";
+  if (o.compare && o.mode != control) return {control, o.mode};
+  return {o.mode};
+}
+
 /// The schedule a mode stands for: equal total epochs, or for the *-extra modes the S and R
 /// epochs that follow the baseline's D.
 inline dsd::Schedule schedule_for(const Options& o, const std::string& mode) {
@@ -561,12 +569,7 @@ int main_with(int argc, char** argv, const char* description, Options o, MakeMod
     model->exclude(o.exclude);
     if (!o.quiet) std::cout << "parameters:\n" << model->describe();
     std::vector<RunResult> runs;
-    std::vector<std::string> modes = {o.mode};
-    // The control of a mode: the equal-epoch dense run, or for the paper's protocol (dsd-extra)
-    // the same baseline continued dense at the same rates.
-    const std::string control = continues_baseline(o.mode) ? "dense-extra" : "dense";
-    if (o.compare && o.mode != control) modes.insert(modes.begin(), control);
-    for (const auto& mode : modes) {
+    for (const auto& mode : modes_to_run(o)) {
       std::cout << "== " << mode << " ==\n";
       runs.push_back(train(*model, data, o, mode));
       dsd::print_report(std::cout, runs.back().report);

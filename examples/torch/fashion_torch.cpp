@@ -2,14 +2,17 @@
 // torch::optim, zero_grad / backward / step. The lines marked "+ dsd" are all DSD adds.
 //   fashion_torch --mode dsd --epochs 4,4,4 --sparsity 0.5 --lr 0.03
 //   fashion_torch --compare            (dense baseline and DSD side by side)
+//   fashion_torch --mode dsd-extra --baseline base.pt --epochs 8,4,4 --lrs 0.03,0.003,0.0003
 // Flags and output lines are those of the oneDNN examples (fashion_cnn).
 #include <torch/torch.h>
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <dsd/adapters/torch.hpp>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -66,9 +69,59 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const examples::Options&
       torch::optim::SGDOptions(o.lr).momentum(0.9).weight_decay(o.weight_decay));
 }
 
-/// One run of `mode`: the ordinary libtorch training loop, with DSD added.
+// The paper's protocol (--mode dsd-extra / dense-extra): both arms continue one dense model,
+// trained for D epochs into --baseline when the file is missing. It holds what a libtorch trainer
+// would save to continue: the module, the optimizer's state and the generator that orders the
+// batches, with the seed and flags that made it (a baseline of other flags is refused).
+
+/// Writes the baseline through `path`.partial, renamed when complete.
+void save_baseline(const std::string& path, const examples::Options& o, LeNet5& model,
+                   torch::optim::Optimizer& optimizer) {
+  torch::serialize::OutputArchive archive, module, state;
+  model->save(module);
+  optimizer.save(state);
+  archive.write("module", module);
+  archive.write("optimizer", state);
+  archive.write("generator", torch::IValue(at::detail::getDefaultCPUGenerator().get_state()));
+  archive.write("seed", torch::IValue(static_cast<std::int64_t>(o.seed)));
+  archive.write("baseline", torch::IValue(examples::baseline_key(o)));
+  archive.save_to(path + ".partial");
+  std::filesystem::rename(path + ".partial", path);
+}
+
+/// Loads the baseline into `model`, `optimizer` and the default generator, after checking that
+/// it was trained with this run's seed and baseline flags.
+void load_baseline(const std::string& path, const examples::Options& o, LeNet5& model,
+                   torch::optim::Optimizer& optimizer) {
+  torch::serialize::InputArchive archive, module, state;
+  torch::IValue seed, key, generator;
+  try {
+    archive.load_from(path);
+    archive.read("seed", seed);
+    archive.read("baseline", key);
+    archive.read("generator", generator);
+  } catch (const c10::Error& e) {
+    DSD_THROW(io, "\"", path, "\" is not a baseline written by fashion_torch: ",
+              e.what_without_backtrace());
+  }
+  DSD_REQUIRE(seed.toInt() == static_cast<std::int64_t>(o.seed) &&
+                  key.toStringRef() == examples::baseline_key(o),
+              invalid_argument, "\"", path, "\" is the baseline of --seed ", seed.toInt(), " (",
+              key.toStringRef(), "); this run needs --seed ", o.seed, " (",
+              examples::baseline_key(o), ")");
+  archive.read("module", module);
+  model->load(module);
+  archive.read("optimizer", state);
+  optimizer.load(state);
+  auto gen = at::detail::getDefaultCPUGenerator();
+  const std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(generator.toTensor());
+}
+
+/// One run of `mode`: the ordinary libtorch training loop, with DSD added. A dense run with
+/// `write_baseline` saves its final state there (the *-extra modes' baseline).
 examples::RunResult train(const examples::Options& o, const std::string& mode,
-                          const examples::Data& data) {
+                          const examples::Data& data, const std::string& write_baseline = {}) {
   torch::manual_seed(o.seed);  // same initialisation and batch order in every mode
   LeNet5 model;
   auto optimizer_ptr = make_optimizer(o, model);
@@ -77,6 +130,22 @@ examples::RunResult train(const examples::Options& o, const std::string& mode,
   auto loader = torch::data::make_data_loader(
       Images(data.train), torch::data::samplers::RandomSampler(data.train.count),
       torch::data::DataLoaderOptions(o.batch).drop_last(true));
+  if (examples::continues_baseline(mode)) {
+    DSD_REQUIRE(!o.baseline.empty(), invalid_argument, "--mode ", mode,
+                " continues a trained dense model: give --baseline FILE (trained and written "
+                "there when missing)");
+    if (!std::filesystem::exists(o.baseline)) {
+      examples::Options b = o;  // D dense epochs at the dense rate
+      b.epochs = {o.epochs[0], 0, 0};
+      b.lr = o.lrs.empty() ? o.lr : o.lrs[0];
+      b.lrs.clear();
+      b.csv.clear();
+      std::cout << "training the dense baseline (" << examples::baseline_key(o) << ") into "
+                << o.baseline << "\n";
+      (void)train(b, "dense", data, o.baseline);
+    }
+    load_baseline(o.baseline, o, model, optimizer);
+  }
 
   // example-begin torch
   auto layers = dsd::torch::wrap(model, {.exclude = o.exclude});  // + dsd: weights by name
@@ -121,6 +190,7 @@ examples::RunResult train(const examples::Options& o, const std::string& mode,
                                                           .evaluate = cb.evaluate})
                       : run_with(dsd::UniformSparsity{.sparsity = o.sparsity});
   result.test_accuracy = accuracy(model, test);
+  if (!write_baseline.empty()) save_baseline(write_baseline, o, model, optimizer);
   return result;
 }
 
@@ -139,10 +209,9 @@ int main(int argc, char** argv) {
                 "fashion_torch: --checkpoint, --resume and --stop-after-batches are the oneDNN "
                 "examples'; a libtorch trainer saves its module and optimizer with torch::save "
                 "and the masks with dsd::io::save_checkpoint(path, layers)");
-    DSD_REQUIRE(!examples::continues_baseline(o.mode) && o.baseline.empty() && o.clip_norm == 0.0,
-                invalid_argument,
-                "fashion_torch: --mode dsd-extra/dense-extra, --baseline and --clip-norm are the "
-                "oneDNN examples'");
+    DSD_REQUIRE(o.clip_norm == 0.0, invalid_argument,
+                "fashion_torch: --clip-norm is the oneDNN examples'; a libtorch trainer calls "
+                "torch::nn::utils::clip_grad_norm_");
     if (o.threads > 0) torch::set_num_threads(o.threads);
     const examples::Data data = examples::load_data(o);
     std::cout << "train " << data.train.count << ", validation " << data.validation.count
@@ -156,9 +225,7 @@ int main(int argc, char** argv) {
                        layers.size());
     }
     std::vector<examples::RunResult> runs;
-    std::vector<std::string> modes = {o.mode};
-    if (o.compare && o.mode != "dense") modes.insert(modes.begin(), "dense");  // equal epochs
-    for (const auto& mode : modes) {
+    for (const auto& mode : examples::modes_to_run(o)) {
       std::cout << "== " << mode << " ==\n";
       runs.push_back(train(o, mode, data));
       dsd::print_report(std::cout, runs.back().report);

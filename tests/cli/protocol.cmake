@@ -30,6 +30,15 @@ run(0 second --mode dense-extra --seed 3 ${common} --csv ${WORK}/dense.csv)
 if(second MATCHES "training the dense baseline")
   message(FATAL_ERROR "dense-extra retrained the baseline instead of continuing it:\n${second}")
 endif()
+# dense-extra starts from the baseline: its first validation accuracy is where a plain dense run
+# of the baseline's epoch and rate ends.
+run(0 plain --mode dense --seed 3 --epochs 1,0,0 --lr 0.02 --train-limit 1280 --quiet --threads ${THREADS})
+string(REGEX MATCH "dense +1 +1 +0.02 +[0-9.]+ +([0-9.]+)" row "${plain}")
+set(baseline_accuracy "${CMAKE_MATCH_1}")
+string(REGEX MATCH "dense +1 +1 +0.002 +([0-9.]+)" row "${second}")
+if(NOT baseline_accuracy OR NOT CMAKE_MATCH_1 STREQUAL baseline_accuracy)
+  message(FATAL_ERROR "dense-extra starts at '${CMAKE_MATCH_1}', the baseline ends at '${baseline_accuracy}':\n${plain}\n${second}")
+endif()
 # Both arms: one sparse-or-dense epoch at 0.002, then one at 0.0002; only dsd-extra is pruned.
 file(STRINGS ${WORK}/dsd.csv dsd_rows)
 file(STRINGS ${WORK}/dense.csv dense_rows)
