@@ -92,6 +92,25 @@ TEST_CASE("sharded Keepmax-Cut equals the single-process masks, ties at the thre
   }
 }
 
+TEST_CASE("sharded UniformSparsity keeps excluded layers dense and refuses an unknown name") {
+  dsd::dist::Mpi comm;
+  Sharded a(dsd_test::uniform<float>(3001, 12)), b(dsd_test::uniform<float>(700, 13));
+  dsd::Masked wa(a.full, "a"), wb(b.full, "b");
+  dsd::Masked sa(a.local, "a"), sb(b.local, "b");
+  const dsd::UniformSparsity uniform{.sparsity = 0.4, .exclude = {"b"}};
+  dsd::prune(dsd::layers(wa, wb), uniform);
+  const auto sharded = dsd::dist::prune(dsd::layers(sa, sb), uniform, comm);
+  check_slice(wa, sa, a);
+  check_slice(wb, sb, b);
+  CHECK(sharded[0].kept == 3001 - 1200);  // round(0.4 * 3001) of the whole tensor, not per shard
+  CHECK(sharded[1].kept == 700);
+  const auto before = sa.mask();
+  CHECK_THROWS_WITH_AS(
+      dsd::dist::prune(dsd::layers(sa, sb), dsd::UniformSparsity{.exclude = {"bb"}}, comm),
+      doctest::Contains("dist::prune thresholds: no layer named \"bb\""), dsd::error);
+  CHECK(sa.mask() == before);
+}
+
 TEST_CASE("sharded GlobalSparsity: one threshold over all layers, ties to earlier layers") {
   dsd::dist::Mpi comm;
   Sharded a(tied(2000, 3)), b(tied(1500, 4)), c(dsd_test::uniform<float>(999, 5));

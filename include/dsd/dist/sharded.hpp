@@ -177,7 +177,8 @@ constexpr bool supported_policy = std::is_same_v<Policy, KeepmaxCut> ||
 /// thresholds and counts equal the single-process `prune(layers, thresholds, policy)` on the
 /// concatenated tensors: Keepmax-Cut and Random-Cut (keyed by the global index, so independent of
 /// the sharding) through a sharded select, N:M locally on shards aligned to M. `thresholds` is
-/// `UniformSparsity`, `LayerSparsity` or `GlobalSparsity`. Returns each layer's global stats.
+/// `UniformSparsity`, `LayerSparsity` (their count rule on each tensor's global size) or
+/// `GlobalSparsity`. Returns each layer's global stats.
 /// All or nothing: an error (on any rank: NaN weights, misaligned N:M shards, differing layer
 /// lists) is thrown on every rank and leaves every mask as it was.
 template <class Policy = KeepmaxCut, layer_collection C, class Thresholds, communicator Comm>
@@ -273,25 +274,11 @@ std::vector<LayerStats> prune(C&& layers, const Thresholds& thresholds, Comm& co
       }
     }
   } else {
-    static_assert(std::is_same_v<Thresholds, UniformSparsity> ||
-                      std::is_same_v<Thresholds, LayerSparsity>,
+    static_assert(dsd::detail::sparsity_by_name<Thresholds>,
                   "dsd: dist::prune takes UniformSparsity, LayerSparsity or GlobalSparsity");
-    std::vector<std::string> listed;
-    if constexpr (std::is_same_v<Thresholds, UniformSparsity>) {
-      listed = thresholds.exclude;
-    } else {
-      for (const auto& entry : thresholds.sparsity) listed.push_back(entry.first);
-    }
-    dsd::detail::require_known_names(layers, listed, "dist::prune thresholds");
-    for_each_layer(layers, [&](auto& l, std::size_t i) {
-      double s = 0.0;
-      if constexpr (std::is_same_v<Thresholds, UniformSparsity>)
-        s = std::find(listed.begin(), listed.end(), l.name()) != listed.end() ? 0.0
-                                                                                : thresholds.sparsity;
-      else
-        s = thresholds.of(l.name());
-      counts[i] = prune_count(static_cast<std::size_t>(global[i]), s, l.name());
-    });
+    counts = dsd::detail::prune_counts_by_name(
+        layers, thresholds, "dist::prune thresholds",
+        [&](const auto&, std::size_t i) { return static_cast<std::size_t>(global[i]); });
   }
   if constexpr (requires { static_cast<double>(Policy::sparsity); })
     for_each_layer(layers, [&](auto& l, std::size_t i) {

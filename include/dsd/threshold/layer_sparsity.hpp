@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "dsd/detail/sparsity_by_name.hpp"
 #include "dsd/layers.hpp"
-#include "dsd/threshold/prune_count.hpp"
 
 namespace dsd {
 
@@ -24,16 +24,17 @@ struct LayerSparsity {
     return it == sparsity.end() ? fallback : it->second;
   }
 
-  template <layer_collection C>
-  [[nodiscard]] std::vector<std::size_t> prune_counts(C& layers) const {
+  /// The names this policy refers to: those given a sparsity.
+  [[nodiscard]] std::vector<std::string> names() const {
     std::vector<std::string> listed;
     for (const auto& entry : sparsity) listed.push_back(entry.first);
-    detail::require_known_names(layers, listed, "LayerSparsity");
-    std::vector<std::size_t> counts;
-    for_each_layer(layers, [&](auto& l, std::size_t) {
-      counts.push_back(prune_count(l.size(), of(l.name()), l.name()));
-    });
-    return counts;
+    return listed;
+  }
+
+  template <layer_collection C>
+  [[nodiscard]] std::vector<std::size_t> prune_counts(C& layers) const {
+    return detail::prune_counts_by_name(layers, *this, "LayerSparsity",
+                                        [](const auto& l, std::size_t) { return l.size(); });
   }
 };
 

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "dsd/detail/sparsity_by_name.hpp"
 #include "dsd/layers.hpp"
-#include "dsd/threshold/prune_count.hpp"
 
 namespace dsd {
 
@@ -17,15 +17,17 @@ struct UniformSparsity {
   double sparsity = 0.5;
   std::vector<std::string> exclude{};
 
+  /// The sparsity of the layer called `name`: 0 if it is excluded.
+  [[nodiscard]] double of(const std::string& name) const {
+    return std::find(exclude.begin(), exclude.end(), name) != exclude.end() ? 0.0 : sparsity;
+  }
+  /// The names this policy refers to: `exclude`.
+  [[nodiscard]] std::vector<std::string> names() const { return exclude; }
+
   template <layer_collection C>
   [[nodiscard]] std::vector<std::size_t> prune_counts(C& layers) const {
-    detail::require_known_names(layers, exclude, "UniformSparsity exclude");
-    std::vector<std::size_t> counts;
-    for_each_layer(layers, [&](auto& l, std::size_t) {
-      const bool excluded = std::find(exclude.begin(), exclude.end(), l.name()) != exclude.end();
-      counts.push_back(prune_count(l.size(), excluded ? 0.0 : sparsity, l.name()));
-    });
-    return counts;
+    return detail::prune_counts_by_name(layers, *this, "UniformSparsity exclude",
+                                        [](const auto& l, std::size_t) { return l.size(); });
   }
 };
 
