@@ -264,5 +264,12 @@ inline void for_each_masked(const M& m, F&& f) {
   for (std::size_t i = 0; i < m.size(); ++i) f(i, m.test(i));
 }
 
+/// x[i] = +0 wherever `m` prunes i (`x` holds m.size() values): enforcing a mask on weights,
+/// optimizer state or a gradient.
+template <class M, class S>
+inline void zero_where_pruned(const M& m, S* x) {
+  for_each_masked(m, [&](std::size_t i, bool keep) { x[i] = select_kept(keep, x[i]); });
+}
+
 }  // namespace detail
 }  // namespace dsd

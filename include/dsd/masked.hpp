@@ -120,9 +120,7 @@ class Masked {
   /// W = W ⊙ Mask, and the same for every optimizer buffer. Call after a step of your own
   /// optimizer; dsd's optimizers fuse this into their update.
   void enforce() {
-    const std::span<scalar_type> w = weights();
-    detail::for_each_masked(
-        mask_, [&](std::size_t i, bool keep) { w[i] = detail::select_kept(keep, w[i]); });
+    detail::zero_where_pruned(mask_, weights().data());
     zero_state_where_pruned();
   }
 
@@ -166,9 +164,7 @@ class Masked {
       if (buf->empty()) continue;
       DSD_REQUIRE(buf->size() == mask_.size(), size_mismatch, "optimizer state of layer \"", name_,
                   "\" has ", buf->size(), " entries, expected ", mask_.size());
-      scalar_type* s = buf->data();
-      detail::for_each_masked(
-          mask_, [&](std::size_t i, bool keep) { s[i] = detail::select_kept(keep, s[i]); });
+      detail::zero_where_pruned(mask_, buf->data());
     }
   }
 

@@ -233,10 +233,7 @@ class Layers {
                 what, " of layer \"", layer.name(), "\" has ", t.numel(), " elements, expected ",
                 layer.size());
     detail::require_viewable<S>(t, layer.name() + " " + what);
-    S* x = t.data_ptr<S>();
-    dsd::detail::for_each_masked(layer.mask(), [&](std::size_t j, bool keep) {
-      x[j] = dsd::detail::select_kept(keep, x[j]);
-    });
+    dsd::detail::zero_where_pruned(layer.mask(), t.data_ptr<S>());
   }
 
   static std::vector<::torch::Tensor> state_buffers(::torch::optim::OptimizerParamState& s,
