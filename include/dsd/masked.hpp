@@ -176,8 +176,21 @@ class Masked {
   double threshold_ = 0.0;
 };
 
-// Deduction needs no guides: `Masked m(vec)` picks the owning-tensor constructor (by reference),
-// `Masked m(span)` the view constructor (by value), through their constraints.
+// Deduction: `Masked m(vec)` picks the owning-tensor constructor (by reference), `Masked
+// m(span)` the view constructor (by value). GCC does so from the constructors' constraints;
+// clang 14 leaves those out of the implicit guides and finds them ambiguous, hence these.
+template <parameter_tensor T>
+  requires(!is_view_v<T>)
+Masked(T&, std::string = {}) -> Masked<T>;
+template <parameter_tensor T>
+  requires(!is_view_v<T>)
+Masked(T&, std::string, Shape) -> Masked<T>;
+template <parameter_tensor T>
+  requires(is_view_v<T>)
+Masked(T, std::string = {}) -> Masked<T>;
+template <parameter_tensor T>
+  requires(is_view_v<T>)
+Masked(T, std::string, Shape) -> Masked<T>;
 
 /// Whether `L` is a `Masked` parameter (any tensor, any mask).
 template <class L>
