@@ -301,18 +301,32 @@ inline std::string baseline_key(const Options& o) {
          ", clip " + format("%.9g", o.clip_norm);
 }
 
-/// Trains the dense baseline of the *-extra modes (D epochs at the dense rate) into
-/// `o.baseline`, through a temporary file renamed at the end so an interrupted run leaves none.
-template <class Model>
-void train_baseline(Model& model, const Data& data, const Options& o) {
+/// Refuses a *-extra mode without --baseline.
+inline void require_baseline(const Options& o, const std::string& mode) {
+  DSD_REQUIRE(!o.baseline.empty(), invalid_argument, "--mode ", mode,
+              " continues a trained dense model: give --baseline FILE (trained and written "
+              "there when missing)");
+}
+
+/// The options of the run that trains the *-extra modes' baseline (D dense epochs at the dense
+/// rate), announced on stdout; every example trains it with these.
+inline Options baseline_options(const Options& o) {
   Options b = o;
   b.epochs = {o.epochs[0], 0, 0};
   b.lr = o.lrs.empty() ? o.lr : o.lrs[0];
   b.lrs.clear();
-  b.checkpoint = o.baseline + ".partial";
   b.baseline.clear();
   std::cout << "training the dense baseline (" << baseline_key(o) << ") into " << o.baseline
             << "\n";
+  return b;
+}
+
+/// Trains the dense baseline of the *-extra modes into `o.baseline`, through a temporary file
+/// renamed at the end so an interrupted run leaves none.
+template <class Model>
+void train_baseline(Model& model, const Data& data, const Options& o) {
+  Options b = baseline_options(o);
+  b.checkpoint = o.baseline + ".partial";
   (void)train(model, data, b, "dense");
   // Rank 0 writes the file for every rank (the weights are replicated).
   if (o.data_parallel.rank == 0) std::filesystem::rename(b.checkpoint, o.baseline);
@@ -409,9 +423,7 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
               << start.epoch << ", batch " << resume_batch << " from " << o.resume << "\n";
   }
   if (continues_baseline(mode)) {
-    DSD_REQUIRE(!o.baseline.empty(), invalid_argument, "--mode ", mode,
-                " continues a trained dense model: give --baseline FILE (trained and written "
-                "there when missing)");
+    require_baseline(o, mode);
     DSD_REQUIRE(o.resume.empty(), invalid_argument, "--resume and --mode ", mode,
                 " do not combine: the run already starts from --baseline");
     if (!std::filesystem::exists(o.baseline)) train_baseline(model, data, o);

@@ -131,19 +131,9 @@ examples::RunResult train(const examples::Options& o, const std::string& mode,
       Images(data.train), torch::data::samplers::RandomSampler(data.train.count),
       torch::data::DataLoaderOptions(o.batch).drop_last(true));
   if (examples::continues_baseline(mode)) {
-    DSD_REQUIRE(!o.baseline.empty(), invalid_argument, "--mode ", mode,
-                " continues a trained dense model: give --baseline FILE (trained and written "
-                "there when missing)");
-    if (!std::filesystem::exists(o.baseline)) {
-      examples::Options b = o;  // D dense epochs at the dense rate
-      b.epochs = {o.epochs[0], 0, 0};
-      b.lr = o.lrs.empty() ? o.lr : o.lrs[0];
-      b.lrs.clear();
-      b.csv.clear();
-      std::cout << "training the dense baseline (" << examples::baseline_key(o) << ") into "
-                << o.baseline << "\n";
-      (void)train(b, "dense", data, o.baseline);
-    }
+    examples::require_baseline(o, mode);
+    if (!std::filesystem::exists(o.baseline))
+      (void)train(examples::baseline_options(o), "dense", data, o.baseline);
     load_baseline(o.baseline, o, model, optimizer);
   }
 
