@@ -2,6 +2,7 @@
 /// \file
 /// The single exception type of the library and the macro that throws it.
 
+#include <locale>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -61,6 +62,7 @@ namespace detail {
 template <class... Args>
 [[noreturn]] void throw_error(errc code, const Args&... args) {
   std::ostringstream os;
+  os.imbue(std::locale::classic());  // "0.5" and "1000000" whatever the global locale
   os.precision(9);
   (os << ... << args);
   throw error(code, os.str());

@@ -5,12 +5,9 @@
 /// schedule position, batch, caller bytes) and caller metadata. Written atomically; loaded
 /// strictly, all-or-nothing.
 
-#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
-#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -23,6 +20,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "dsd/detail/text.hpp"
 #include "dsd/error.hpp"
 #include "dsd/io/safetensors.hpp"
 #include "dsd/layers.hpp"
@@ -103,9 +101,8 @@ void write_checkpoint(const std::filesystem::path& path, C&& layers,
       w.add<std::uint8_t>(l.name() + ".__mask__", {masks.back().size()}, masks.back());
       if (!st.first.empty()) w.add<S>(l.name() + ".__state1__", {l.size()}, st.first);
       if (!st.second.empty()) w.add<S>(l.name() + ".__state2__", {l.size()}, st.second);
-      char threshold[32];
-      std::snprintf(threshold, sizeof threshold, "%a", thr);  // hex float: exact round trip
-      w.metadata(detail::key(l.name(), "threshold"), threshold);
+      // hex float: exact round trip, the same text whatever the process locale
+      w.metadata(detail::key(l.name(), "threshold"), dsd::detail::to_hex_text(thr));
       w.metadata(detail::key(l.name(), "step"), std::to_string(st.step));
     };
     if constexpr (layer_space_v<L> == memory_space::host) {
@@ -220,11 +217,9 @@ std::map<std::string, std::string> load_checkpoint(const File& f, C&& layers) {
     state.step = detail::parse_count<std::int64_t>(f, detail::key(name, "step"),
                                                   "step of layer \"" + name + "\"");
     const std::string thr_text = f.meta(detail::key(name, "threshold"));
-    char* thr_end = nullptr;
-    errno = 0;
-    const double threshold = std::strtod(thr_text.c_str(), &thr_end);
-    DSD_REQUIRE(!thr_text.empty() && thr_end == thr_text.c_str() + thr_text.size() && errno == 0 &&
-                    std::isfinite(threshold) && threshold >= 0.0,
+    double threshold = 0.0;
+    DSD_REQUIRE(dsd::detail::parse_double(thr_text, threshold) && std::isfinite(threshold) &&
+                    threshold >= 0.0,
                 io, "\"", f.path(), "\": threshold of layer \"", name, "\" is \"", thr_text,
                 "\", not a finite non-negative number");
     commit.push_back([&l, w = std::move(weights), m = std::move(mask), st = std::move(state),

@@ -4,7 +4,6 @@
 /// per layer with the chosen sparsities marked. All files are written atomically.
 
 #include <algorithm>
-#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -12,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "dsd/detail/text.hpp"
 #include "dsd/io/atomic_file.hpp"
 #include "dsd/threshold/sensitivity_analysis.hpp"
 
@@ -63,11 +63,7 @@ inline void write_sensitivity_svg(const std::filesystem::path& path, const Sensi
   static const char* colours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                                   "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
   std::ostringstream os;
-  char buf[256];
-  const auto emit = [&](const char* fmt, auto... args) {
-    std::snprintf(buf, sizeof buf, fmt, args...);
-    os << buf;
-  };
+  const auto emit = [&](const char* fmt, const auto&... args) { os << dsd::detail::format(fmt, args...); };
   emit(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
       "font-family=\"sans-serif\" font-size=\"12\">\n",

@@ -2,11 +2,11 @@
 /// \file
 /// What a DSD run reports: accuracy, per-layer sparsity and threshold, and time, per phase.
 
-#include <cstdio>
 #include <ostream>
 #include <string>
 #include <vector>
 
+#include "dsd/detail/text.hpp"
 #include "dsd/masked.hpp"
 #include "dsd/schedule/schedule.hpp"
 
@@ -33,17 +33,6 @@ struct Report {
     return phases.empty() ? 0.0 : phases.back().accuracy_end;
   }
 };
-
-namespace detail {
-inline std::string format(const char* fmt, auto... args) {
-  char buf[256];
-  const int n = std::snprintf(buf, sizeof buf, fmt, args...);
-  return std::string(buf,
-                     n < 0 ? 0
-                           : (static_cast<std::size_t>(n) < sizeof buf ? static_cast<std::size_t>(n)
-                                                                       : sizeof buf - 1));
-}
-}  // namespace detail
 
 /// Prints the per-phase table, then each phase's per-layer sparsity and threshold.
 inline void print_report(std::ostream& os, const Report& report) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "dsd/detail/text.hpp"
 #include "dsd/error.hpp"
 #include "dsd/layers.hpp"
 #include "dsd/pruning/keepmax_cut.hpp"
@@ -55,8 +56,8 @@ struct SensitivityTable {
   void write_csv(std::ostream& os) const {
     os << "layer,sparsity,accuracy,drop\n";
     for (const auto& p : points)
-      os << p.layer << ',' << p.sparsity << ',' << p.accuracy << ',' << baseline - p.accuracy
-         << '\n';
+      os << p.layer << ',' << detail::to_text(p.sparsity) << ',' << detail::to_text(p.accuracy)
+         << ',' << detail::to_text(baseline - p.accuracy) << '\n';
   }
 };
 

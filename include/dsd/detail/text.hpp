@@ -1,0 +1,194 @@
+#pragma once
+/// \file
+/// Numbers as text, independent of the process locale: a printf-style `format` over
+/// `std::to_chars`, the exact hex form of a double, and strict parsing with `std::from_chars`.
+/// Every number dsd writes to a file, a report or a progress line goes through here, so a
+/// program that called `setlocale(LC_ALL, "de_DE.UTF-8")` still writes `0.5`, never `0,5`.
+
+#include <charconv>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+
+namespace dsd::detail {
+
+/// One argument of `format`, erased to what a conversion needs.
+struct FormatArg {
+  enum class kind { integer, unsigned_integer, floating, text, missing } k;
+  long long i = 0;
+  unsigned long long u = 0;
+  double d = 0.0;
+  std::string_view s{};
+
+  template <class T>
+  static FormatArg of(const T& v) {
+    using U = std::remove_cvref_t<T>;
+    if constexpr (std::is_same_v<U, bool>) {
+      return {kind::unsigned_integer, 0, v ? 1u : 0u};
+    } else if constexpr (std::is_integral_v<U> && std::is_signed_v<U>) {
+      return {kind::integer, static_cast<long long>(v)};
+    } else if constexpr (std::is_integral_v<U>) {
+      return {kind::unsigned_integer, 0, static_cast<unsigned long long>(v)};
+    } else if constexpr (std::is_floating_point_v<U>) {
+      return {kind::floating, 0, 0, static_cast<double>(v)};
+    } else {
+      static_assert(std::is_convertible_v<const U&, std::string_view>,
+                    "dsd: format takes integers, floating-point values and strings");
+      return {kind::text, 0, 0, 0.0, std::string_view(v)};
+    }
+  }
+};
+
+inline void append_padded(std::string& out, std::string_view body, int width, bool left,
+                          bool zero) {
+  const std::size_t w = width > 0 ? static_cast<std::size_t>(width) : 0;
+  const std::size_t pad = body.size() < w ? w - body.size() : 0;
+  if (left) {
+    out += body;
+    out.append(pad, ' ');
+  } else if (zero && !body.empty() && (body[0] == '-' || body[0] == '+')) {
+    out += body[0];
+    out.append(pad, '0');
+    out += body.substr(1);
+  } else {
+    out.append(pad, zero ? '0' : ' ');
+    out += body;
+  }
+}
+
+inline void append_number(std::string& out, const FormatArg& a, char conv, int precision,
+                          bool plus) {
+  char buf[512];
+  std::to_chars_result r{buf, std::errc{}};
+  if (conv == 'd' || conv == 'i' || conv == 'u') {
+    if (a.k == FormatArg::kind::integer) {
+      if (plus && a.i >= 0) *r.ptr++ = '+';
+      r = std::to_chars(r.ptr, buf + sizeof buf, a.i);
+    } else if (a.k == FormatArg::kind::unsigned_integer) {
+      if (plus) *r.ptr++ = '+';
+      r = std::to_chars(r.ptr, buf + sizeof buf, a.u);
+    } else {
+      out += "<not an integer>";
+      return;
+    }
+  } else {
+    const double v = a.k == FormatArg::kind::floating           ? a.d
+                     : a.k == FormatArg::kind::integer          ? static_cast<double>(a.i)
+                     : a.k == FormatArg::kind::unsigned_integer ? static_cast<double>(a.u)
+                                                                : 0.0;
+    if (a.k == FormatArg::kind::text) {
+      out += "<not a number>";
+      return;
+    }
+    const int p = precision < 0 ? 6 : precision;
+    if (plus && !(v < 0) && !(v != v)) *r.ptr++ = '+';
+    if (v != v) {  // to_chars spells NaN "nan" or "-nan" as printf does; keep it plain
+      out.append(buf, r.ptr);
+      out += "nan";
+      return;
+    }
+    const auto f = conv == 'f' ? std::chars_format::fixed
+                   : conv == 'e' ? std::chars_format::scientific
+                   : conv == 'a' ? std::chars_format::hex
+                                 : std::chars_format::general;
+    r = conv == 'a' && precision < 0 ? std::to_chars(r.ptr, buf + sizeof buf, v, f)
+                                     : std::to_chars(r.ptr, buf + sizeof buf, v, f, p);
+    if (r.ec != std::errc{}) {  // a fixed rendering longer than the buffer (|v| > 1e300)
+      r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific, p);
+    }
+  }
+  out.append(buf, r.ptr);
+}
+
+/// The conversions of printf that dsd uses, locale-independently: `%[-+0][width][.prec]` then
+/// one of `d i u zu s f e g a %`. Arguments are type-checked at run time (an integer where a
+/// string is asked prints a marker, never undefined behaviour).
+template <class... Args>
+std::string format(std::string_view fmt, const Args&... args) {
+  const FormatArg list[] = {FormatArg::of(args)..., FormatArg{FormatArg::kind::missing}};
+  std::size_t next = 0;
+  std::string out;
+  out.reserve(fmt.size() + 16 * sizeof...(Args));
+  for (std::size_t i = 0; i < fmt.size(); ++i) {
+    if (fmt[i] != '%') {
+      out += fmt[i];
+      continue;
+    }
+    if (++i >= fmt.size()) break;
+    if (fmt[i] == '%') {
+      out += '%';
+      continue;
+    }
+    bool left = false, zero = false, plus = false;
+    for (; i < fmt.size() && (fmt[i] == '-' || fmt[i] == '0' || fmt[i] == '+'); ++i)
+      (fmt[i] == '-' ? left : fmt[i] == '0' ? zero : plus) = true;
+    int width = 0, precision = -1;
+    for (; i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9'; ++i) width = width * 10 + (fmt[i] - '0');
+    if (i < fmt.size() && fmt[i] == '.') {
+      precision = 0;
+      for (++i; i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9'; ++i)
+        precision = precision * 10 + (fmt[i] - '0');
+    }
+    while (i < fmt.size() && (fmt[i] == 'z' || fmt[i] == 'l' || fmt[i] == 'h')) ++i;
+    if (i >= fmt.size()) break;
+    const char conv = fmt[i];
+    const FormatArg& a = list[next < sizeof...(Args) ? next : sizeof...(Args)];
+    if (next < sizeof...(Args)) ++next;
+    std::string body;
+    if (a.k == FormatArg::kind::missing) {
+      body = "<missing>";
+    } else if (conv == 's') {
+      body = a.k == FormatArg::kind::text ? std::string(a.s) : std::string("<not a string>");
+      if (precision >= 0 && body.size() > static_cast<std::size_t>(precision))
+        body.resize(static_cast<std::size_t>(precision));
+    } else {
+      append_number(body, a, conv, precision, plus);
+    }
+    append_padded(out, body, width, left, zero && !left && conv != 's');
+  }
+  return out;
+}
+
+/// The shortest text that reads back as exactly `v` ("0.1", "1e-07", "inf").
+inline std::string to_text(double v) {
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
+
+/// `v` as a C99 hex float ("0x1.333334p-2", "-0x0p+0"): exact, as `%a` in the C locale.
+inline std::string to_hex_text(double v) {
+  char buf[64];
+  char* p = buf;
+  if (std::signbit(v)) *p++ = '-';
+  const double m = std::fabs(v);
+  if (std::isfinite(m)) *p++ = '0', *p++ = 'x';
+  const auto r = std::to_chars(p, buf + sizeof buf, m, std::chars_format::hex);
+  return std::string(buf, r.ptr);
+}
+
+/// Parses all of `text` as a double, decimal or C99 hex ("0x1.8p+1"), whatever the locale.
+/// Returns false for empty text, trailing characters or a value out of range.
+inline bool parse_double(std::string_view text, double& out) {
+  const char* first = text.data();
+  const char* last = first + text.size();
+  bool negative = false;
+  if (first != last && (*first == '-' || *first == '+')) negative = *first++ == '-';
+  auto fmt = std::chars_format::general;
+  if (last - first > 2 && first[0] == '0' && (first[1] == 'x' || first[1] == 'X')) {
+    first += 2;
+    fmt = std::chars_format::hex;
+  }
+  if (first == last || *first == '-' || *first == '+') return false;
+  double v = 0.0;
+  const auto r = std::from_chars(first, last, v, fmt);
+  if (r.ec != std::errc{} || r.ptr != last) return false;
+  out = negative ? -v : v;
+  return true;
+}
+
+}  // namespace dsd::detail
