@@ -2,6 +2,7 @@
 /// \file
 /// `Masked<T, Mask>`: a view of the user's weight tensor plus its mask and optimizer state.
 
+#include <cmath>
 #include <cstddef>
 #include <limits>
 #include <span>
@@ -109,11 +110,16 @@ class Masked {
   [[nodiscard]] double threshold() const noexcept { return threshold_; }
 
   /// Installs a new mask, then enforces it (weights and optimizer state zeroed where pruned).
+  /// `threshold` is recorded as given: the prune's cut (0 when it pruned nothing). A shard of a
+  /// sharded tensor records its tensor's cut even when its own slice lost nothing, so every rank
+  /// reports the same value.
   void set_mask(Mask mask, double threshold = 0.0) {
     DSD_REQUIRE(mask.size() == mask_.size(), size_mismatch, "mask of ", mask.size(),
                 " entries for layer \"", name_, "\" of ", mask_.size(), " weights");
+    DSD_REQUIRE(std::isfinite(threshold) && threshold >= 0.0, invalid_argument, "threshold ",
+                threshold, " for layer \"", name_, "\" must be finite and >= 0");
     mask_ = std::move(mask);
-    threshold_ = mask_.count() == mask_.size() ? 0.0 : threshold;
+    threshold_ = threshold;
     enforce();
   }
 

@@ -5,11 +5,13 @@
 /// For host layers it copies; a backend provides `download_snapshot(layer)` and
 /// `upload_snapshot(layer, snapshot)` for its device layers (found by argument-dependent lookup).
 
+#include <cmath>
 #include <cstddef>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "dsd/error.hpp"
 #include "dsd/layers.hpp"
 #include "dsd/mask.hpp"
 #include "dsd/masked.hpp"
@@ -45,13 +47,21 @@ template <masked_parameter L>
   }
 }
 
-/// Puts a snapshot back: weights, then the mask (enforced), then the optimizer state. The
-/// snapshot must have the layer's size (a size_mismatch error otherwise, the layer untouched).
+/// Puts a snapshot back: weights, then the mask (enforced), then the optimizer state. Weights,
+/// mask and each optimizer buffer (or an empty one) must have the layer's size and the threshold
+/// must be finite and >= 0; otherwise `dsd::error` and the layer is untouched.
 template <masked_parameter L>
 void restore(L& layer, snapshot_t<L> snap) {
   DSD_REQUIRE(snap.weights.size() == layer.size() && snap.mask.size() == layer.size(), size_mismatch,
-              "snapshot of ", snap.weights.size(), " weights for layer \"", layer.name(), "\" of ",
-              layer.size());
+              "snapshot of ", snap.weights.size(), " weights and ", snap.mask.size(),
+              " mask entries for layer \"", layer.name(), "\" of ", layer.size());
+  for (const auto* buf : {&snap.state.first, &snap.state.second})
+    DSD_REQUIRE(buf->empty() || buf->size() == layer.size(), size_mismatch,
+                "snapshot of layer \"", layer.name(), "\" holds optimizer state of ", buf->size(),
+                " entries; the layer has ", layer.size());
+  DSD_REQUIRE(std::isfinite(snap.threshold) && snap.threshold >= 0.0, invalid_argument,
+              "snapshot of layer \"", layer.name(), "\" has threshold ", snap.threshold,
+              "; expected a finite value >= 0");
   if constexpr (layer_space_v<L> == memory_space::host) {
     const auto w = layer.weights();
     std::copy(snap.weights.begin(), snap.weights.end(), w.begin());

@@ -5,6 +5,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -270,15 +271,152 @@ TEST_CASE("checkpoints of a distributed run: replicated and sharded round trips,
                            dsd::error);
       CHECK_THROWS_WITH_AS(dsd::dist::load_checkpoint(dir / "shard.safetensors", dsd::layers(sa), one,
                                                       dsd::dist::layout::sharded),
-                           doctest::Contains("was not written by a sharded run of 1 ranks"), dsd::error);
+                           doctest::Contains(doctest::String(("was written by a sharded run of " +
+                                                              std::to_string(world_size()) +
+                                                              " ranks; this job has 1").c_str())),
+                           dsd::error);
     }
     MPI_Comm_free(&solo);
   }
   CHECK_THROWS_WITH_AS(dsd::dist::load_checkpoint(dir / "rep.safetensors", dsd::layers(lr), comm,
                                                   dsd::dist::layout::sharded),
-                       doctest::Contains("resume with the world size"), dsd::error);
+                       doctest::Contains("is not the index of a sharded checkpoint"), dsd::error);
+  // the index of a sharded save loaded as replicated: the layout message, not a garbage header
+  CHECK_THROWS_WITH_AS(dsd::dist::load_checkpoint(dir / "shard.safetensors", dsd::layers(sa), comm,
+                                                  dsd::dist::layout::replicated),
+                       doctest::Contains("is the index of a sharded checkpoint; load it with "
+                                         "layout::sharded"),
+                       dsd::error);
   comm.barrier();
   if (world_rank() == 0) std::filesystem::remove_all(dir);
+}
+
+namespace {
+/// A scratch directory every rank sees, removed by rank 0 at the end.
+struct SharedDir {
+  std::filesystem::path path;
+  explicit SharedDir(const char* tag) {
+    long id = static_cast<long>(getpid());
+    MPI_Bcast(&id, 1, MPI_LONG, 0, MPI_COMM_WORLD);
+    path = std::filesystem::temp_directory_path() / (tag + std::to_string(id));
+    if (world_rank() == 0) std::filesystem::create_directories(path);
+    MPI_Barrier(MPI_COMM_WORLD);
+  }
+  ~SharedDir() {
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (world_rank() == 0) std::filesystem::remove_all(path);
+  }
+};
+}  // namespace
+
+TEST_CASE("a sharded checkpoint whose shards come from two saves is refused on every rank") {
+  if (world_size() < 2) return;
+  dsd::dist::Mpi comm;
+  SharedDir dir("dsd_dist_mix_");
+  Sharded a(dsd_test::uniform<float>(1000, 31));
+  dsd::Masked sa(a.local, "a");
+  const auto p = dir.path / "ck";
+  dsd::dist::prune(dsd::layers(sa), dsd::UniformSparsity{.sparsity = 0.5}, comm);
+  dsd::dist::save_checkpoint(p, dsd::layers(sa), comm, dsd::dist::layout::sharded);  // save A
+  const auto mine = dsd::dist::detail::shard_file(p, world_rank(), world_size());
+  std::filesystem::copy_file(mine, mine.string() + ".A");
+  if (world_rank() == 0) std::filesystem::copy_file(p, p.string() + ".A");
+  comm.barrier();
+  dsd::dist::prune(dsd::layers(sa), dsd::UniformSparsity{.sparsity = 0.8}, comm);
+  dsd::dist::save_checkpoint(p, dsd::layers(sa), comm, dsd::dist::layout::sharded);  // save B
+  // Save B as if it failed after rank 0 renamed its shard: the others' shards and the index are A's.
+  if (world_rank() != 0) std::filesystem::rename(mine.string() + ".A", mine);
+  if (world_rank() == 0) std::filesystem::rename(p.string() + ".A", p);
+  comm.barrier();
+  dsd::redense(sa);
+  std::fill(a.local.begin(), a.local.end(), 2.0f);
+  CHECK_THROWS_WITH_AS(dsd::dist::load_checkpoint(p, dsd::layers(sa), comm, dsd::dist::layout::sharded),
+                       doctest::Contains("mixes two saves: the shard of rank(s) 0 comes from another "
+                                         "save than the index"),
+                       dsd::error);
+  CHECK(sa.mask().count() == sa.size());  // no rank loaded anything
+  CHECK(std::count(a.local.begin(), a.local.end(), 2.0f) == static_cast<long>(a.local.size()));
+  if (world_rank() == 0) std::filesystem::remove(mine.string() + ".A");
+}
+
+TEST_CASE("dist checkpoint errors keep their code on every rank") {
+  dsd::dist::Mpi comm;
+  SharedDir dir("dsd_dist_code_");
+  auto w = dsd_test::uniform<float>(64, 32);
+  dsd::Masked l(w, "fc");
+  // Only rank 0 writes a replicated checkpoint; a reserved metadata key is invalid_argument there
+  // and, naming rank 0, on every other rank too (it used to become errc::io everywhere).
+  try {
+    dsd::dist::save_checkpoint(dir.path / "r", dsd::layers(l), comm, dsd::dist::layout::replicated, {},
+                               {{"dsd.mine", "x"}});
+    FAIL("no error");
+  } catch (const dsd::error& e) {
+    CHECK(e.code() == dsd::errc::invalid_argument);
+    if (world_rank() == 0)
+      CHECK(std::string(e.what()).find("uses the reserved prefix") != std::string::npos);
+    else
+      CHECK(std::string(e.what()) == "dsd: dist::save_checkpoint failed on rank 0");
+  }
+  CHECK_FALSE(std::filesystem::exists(dir.path / "r"));
+}
+
+TEST_CASE("broadcast_masks compares entries, not mask words, and fails on every rank") {
+  dsd::dist::Mpi comm;
+  // 100 and 120 weights are both two 64-bit words
+  auto w = dsd_test::uniform<float>(world_rank() == world_size() - 1 && world_size() > 1 ? 120 : 100, 33);
+  dsd::Masked l(w, "fc");
+  dsd::prune(l, 0.5);
+  const auto before = l.mask();
+  if (world_size() > 1) {
+    CHECK_THROWS_WITH_AS(dsd::dist::broadcast_masks(dsd::layers(l), comm),
+                         "dsd: dist::broadcast_masks: layer \"fc\" (layer 0) has between 100 and 120 "
+                         "weights on different ranks",
+                         dsd::error);
+    CHECK(l.mask() == before);
+  }
+  CHECK_THROWS_WITH_AS(dsd::dist::broadcast_masks(dsd::layers(l), comm, world_size()),
+                       doctest::Contains("is not a rank of this job"), dsd::error);
+}
+
+TEST_CASE("sharded prune follows dsd::prune: excluded layers untouched, names checked") {
+  dsd::dist::Mpi comm;
+  // An excluded layer that is not M-aligned stays as it is under N:M (it used to throw), and a
+  // NaN in it blocks nothing.
+  Sharded a(dsd_test::uniform<float>(64 * 40, 34), 4), odd(dsd_test::uniform<float>(64 * 40 + 2, 35));
+  dsd::Masked sa(a.local, "a"), so(odd.local, "odd");
+  dsd::prune_exactly(so, 1);  // a mask of its own, which the prune must keep
+  const auto odd_mask = so.mask();
+  const std::size_t nan_at = so.mask().test(0) ? 0 : 1;
+  odd.local[nan_at] = std::nanf("");
+  const auto stats = dsd::dist::prune(dsd::layers(sa, so), dsd::UniformSparsity{.sparsity = 0.5, .exclude = {"odd"}},
+                                      comm, dsd::NMCut<2, 4>{});
+  CHECK(so.mask() == odd_mask);
+  CHECK(std::isnan(odd.local[nan_at]));
+  CHECK(stats[0].kept == 64 * 40 / 2);
+  std::uint64_t kept[] = {odd_mask.count()};
+  comm.all_reduce_sum(kept);
+  CHECK(stats[1].kept == kept[0]);
+  // Random-Cut needs unique, non-empty names, as in dsd::prune.
+  auto w1 = dsd_test::uniform<float>(50, 36), w2 = dsd_test::uniform<float>(50, 37);
+  dsd::Masked d1(w1, "same"), d2(w2, "same"), unnamed(w2);
+  CHECK_THROWS_WITH_AS(dsd::dist::prune(dsd::layers(d1, d2), dsd::UniformSparsity{}, comm, dsd::RandomCut{}),
+                       doctest::Contains("two layers are named \"same\""), dsd::error);
+  CHECK_THROWS_WITH_AS(dsd::dist::prune(dsd::layers(unnamed), dsd::UniformSparsity{}, comm, dsd::RandomCut{}),
+                       doctest::Contains("layer 0 has no name"), dsd::error);
+  CHECK(d1.mask().count() == 50);
+}
+
+TEST_CASE("every rank records the layer's threshold, also a rank whose shard lost nothing") {
+  dsd::dist::Mpi comm;
+  std::vector<float> full(1000);
+  for (std::size_t i = 0; i < full.size(); ++i) full[i] = 0.001f * static_cast<float>(i + 1);
+  Sharded a(full);  // the smallest magnitudes all sit on rank 0
+  dsd::Masked whole(a.full, "a"), sa(a.local, "a");
+  dsd::prune(whole, 0.05);
+  dsd::dist::prune(dsd::layers(sa), dsd::UniformSparsity{.sparsity = 0.05}, comm);
+  CHECK(whole.threshold() > 0.0);
+  CHECK(sa.threshold() == whole.threshold());
+  if (world_rank() > 0) CHECK(sa.mask().count() == sa.size());  // this shard lost nothing
 }
 
 int main(int argc, char** argv) {

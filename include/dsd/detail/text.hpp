@@ -171,6 +171,44 @@ inline std::string to_hex_text(double v) {
   return std::string(buf, r.ptr);
 }
 
+/// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or code points past
+/// U+10FFFF): what a JSON header can hold.
+inline bool valid_utf8(std::string_view text) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* end = p + text.size();
+  while (p < end) {
+    const unsigned c = *p;
+    std::size_t n = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : 4;
+    if (n == 4 || static_cast<std::size_t>(end - p) <= n) return false;  // bad lead or cut short
+    std::uint32_t cp = n == 0 ? c : n == 1 ? (c & 0x1F) : n == 2 ? (c & 0x0F) : (c & 0x07);
+    for (std::size_t k = 1; k <= n; ++k) {
+      if ((p[k] >> 6) != 0x2) return false;
+      cp = (cp << 6) | (p[k] & 0x3F);
+    }
+    const std::uint32_t min[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < min[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    p += n + 1;
+  }
+  return true;
+}
+
+/// `text` with every byte outside printable ASCII written as \xNN, for error messages.
+inline std::string printable(std::string_view text) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c < 0x7F) {
+      out += ch;
+    } else {
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 0xF];
+    }
+  }
+  return out;
+}
+
 /// Parses all of `text` as a double, decimal or C99 hex ("0x1.8p+1"), whatever the locale.
 /// Returns false for empty text, trailing characters or a value out of range.
 inline bool parse_double(std::string_view text, double& out) {

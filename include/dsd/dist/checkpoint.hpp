@@ -7,11 +7,23 @@
 /// layout is an error on every rank. Writes are atomic (each file via a temporary and a rename,
 /// the index last).
 
+#include <charconv>
+#include <chrono>
+#include <cstdint>
 #include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <limits>
 #include <map>
 #include <optional>
+#include <random>
+#include <span>
+#include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "dsd/dist/communicator.hpp"
 #include "dsd/error.hpp"
@@ -36,26 +48,86 @@ inline std::filesystem::path shard_file(const std::filesystem::path& path, int r
                                std::to_string(size) + ".safetensors");
 }
 
-/// Runs `f` on this rank; if it throws on any rank, every rank throws (this rank's message, or
-/// that another rank failed), so no rank waits in a collective another left.
+inline constexpr std::string_view index_magic = "dsd sharded checkpoint\n";
+
+/// Runs `f` on this rank; if it throws on any rank, every rank throws: the failing rank its own
+/// `dsd::error` (code and message kept; any other exception as `errc::io`), the others an error
+/// of the first failing rank's code naming that rank. No rank waits in a collective another left.
 template <communicator Comm, class F>
 void collectively(Comm& comm, const char* what, F&& f) {
   std::string message;
+  errc code = errc::io;
+  bool failed = true;
   try {
     f();
+    failed = false;
+  } catch (const error& e) {
+    code = e.code();
+    message = std::string(e.what()).substr(5);  // without "dsd: ", which error adds back
   } catch (const std::exception& e) {
-    message = e.what();
+    message = std::string(what) + ": " + e.what();
   }
-  std::uint64_t failed[] = {message.empty() ? std::uint64_t{0} : std::uint64_t{1}};
-  comm.all_reduce_max(failed);
-  if (failed[0] == 0) return;
-  if (!message.empty()) throw error(errc::io, message.substr(message.rfind("dsd: ", 0) == 0 ? 5 : 0));
-  DSD_THROW(io, what, " failed on another rank");
+  constexpr std::uint64_t none = std::numeric_limits<std::uint64_t>::max();
+  std::uint64_t first[] = {failed ? (static_cast<std::uint64_t>(comm.rank()) << 8) |
+                                        static_cast<std::uint64_t>(code)
+                                  : none};
+  comm.all_reduce_min(first);
+  if (first[0] == none) return;
+  if (failed) throw error(code, message);
+  throw error(static_cast<errc>(first[0] & 0xff),
+              std::string(what) + " failed on rank " + std::to_string(first[0] >> 8));
+}
+
+/// A fresh 64-bit id for one save, chosen on rank 0 and known to every rank.
+template <communicator Comm>
+std::uint64_t new_save_id(Comm& comm) {
+  std::uint64_t id = 0;
+  if (comm.rank() == 0) {
+    std::random_device rd;
+    id = (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^
+         static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  }
+  comm.broadcast(std::as_writable_bytes(std::span(&id, 1)), 0);
+  return id;
+}
+
+inline std::string id_text(std::uint64_t id) {
+  char buf[17];
+  const auto r = std::to_chars(buf, buf + sizeof buf, id, 16);
+  return std::string(buf, r.ptr);
+}
+
+/// The save id an index at `path` records; throws unless `path` is a sharded index of `size`
+/// ranks.
+inline std::uint64_t read_index(const std::filesystem::path& path, int size) {
+  std::ifstream in(path, std::ios::binary);
+  DSD_REQUIRE(in.good(), io, "no checkpoint at \"", path.string(), "\"");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  DSD_REQUIRE(text.rfind(index_magic, 0) == 0, io, "\"", path.string(),
+              "\" is not the index of a sharded checkpoint (a replicated run's file? load it with "
+              "layout::replicated)");
+  std::istringstream lines(text.substr(index_magic.size()));
+  std::string key, value;
+  std::map<std::string, std::string> fields;
+  while (lines >> key >> value) fields[key] = value;
+  DSD_REQUIRE(fields.count("world_size") && fields.count("save_id"), io, "\"", path.string(),
+              "\": the sharded index has no world size or save id (written by an older dsd? "
+              "save it again)");
+  DSD_REQUIRE(fields["world_size"] == std::to_string(size), io, "\"", path.string(),
+              "\" was written by a sharded run of ", fields["world_size"], " ranks; this job has ",
+              size, " (resume with the world size it was saved with)");
+  std::uint64_t id = 0;
+  const std::string& t = fields["save_id"];
+  const auto r = std::from_chars(t.data(), t.data() + t.size(), id, 16);
+  DSD_REQUIRE(r.ec == std::errc{} && r.ptr == t.data() + t.size(), io, "\"", path.string(),
+              "\": malformed save id \"", t, "\"");
+  return id;
 }
 
 }  // namespace detail
 
-/// Saves a distributed run's layers (and loop state, metadata) at `path`. Collective.
+/// Saves a distributed run's layers (and loop state, metadata) at `path`. Collective. A sharded
+/// save gives every shard and the index one fresh save id; a load refuses shards of another save.
 template <layer_collection C, communicator Comm>
 void save_checkpoint(const std::filesystem::path& path, C&& layers, Comm& comm, layout how,
                      const io::LoopState& loop = {},
@@ -68,33 +140,46 @@ void save_checkpoint(const std::filesystem::path& path, C&& layers, Comm& comm, 
     });
     return;
   }
+  const std::string id = detail::id_text(detail::new_save_id(comm));
   metadata["dist.rank"] = std::to_string(comm.rank());
+  metadata["dist.save_id"] = id;
   detail::collectively(comm, "dist::save_checkpoint", [&] {
     io::save_checkpoint(detail::shard_file(path, comm.rank(), comm.size()), layers, loop, metadata);
   });
   detail::collectively(comm, "dist::save_checkpoint", [&] {
     if (comm.rank() != 0) return;
-    std::string index = "dsd sharded checkpoint\nworld_size " + std::to_string(comm.size()) + "\n";
+    std::string index = std::string(detail::index_magic) + "world_size " +
+                        std::to_string(comm.size()) + "\nsave_id " + id + "\n";
     for (int r = 0; r < comm.size(); ++r)
-      index += detail::shard_file(path.filename(), r, comm.size()).string() + "\n";
+      index += "shard " + detail::shard_file(path.filename(), r, comm.size()).string() + "\n";
     io::write_atomic(path, index);
   });
 }
 
 /// Loads what `save_checkpoint` wrote into `layers` (this rank's), returning the metadata.
-/// Throws on every rank if the world size or layout differ from the saving run's, or if any
-/// rank's file is missing or does not match its layers. Collective.
+/// Throws on every rank, changing no layer on any, if the world size or layout differ from the
+/// saving run's, if any rank's file is missing or does not match its layers, or if a shard comes
+/// from another save than the index (naming the ranks whose shard differs). Collective.
 template <layer_collection C, communicator Comm>
 std::map<std::string, std::string> load_checkpoint(const std::filesystem::path& path, C&& layers,
                                                    Comm& comm, layout how) {
   std::map<std::string, std::string> meta;
+  std::function<void()> commit;
+  bool other_save = false;
   detail::collectively(comm, "dist::load_checkpoint", [&] {
+    std::optional<std::uint64_t> index_id;
+    if (how == layout::sharded) index_id = detail::read_index(path, comm.size());
     const auto file = how == layout::replicated ? path : detail::shard_file(path, comm.rank(), comm.size());
-    if (how == layout::sharded && !std::filesystem::exists(file)) {
-      DSD_REQUIRE(std::filesystem::exists(path), io, "no checkpoint at \"", path.string(), "\"");
-      DSD_THROW(io, "\"", path.string(), "\" was not written by a sharded run of ", comm.size(),
-                " ranks (no \"", file.filename().string(), "\"); resume with the world size it was saved with");
+    if (how == layout::replicated) {
+      std::ifstream in(path, std::ios::binary);
+      char head[detail::index_magic.size()] = {};
+      in.read(head, sizeof head);
+      DSD_REQUIRE(std::string_view(head, static_cast<std::size_t>(in.gcount())) != detail::index_magic,
+                  io, "\"", path.string(), "\" is the index of a sharded checkpoint; load it with "
+                  "layout::sharded");
     }
+    DSD_REQUIRE(std::filesystem::exists(file), io, "\"", path.string(), "\": rank ", comm.rank(),
+                "'s shard \"", file.filename().string(), "\" is missing");
     const io::File f(file);
     const auto& m = f.metadata();
     const auto size = m.find("dist.world_size");
@@ -106,8 +191,25 @@ std::map<std::string, std::string> load_checkpoint(const std::filesystem::path& 
     DSD_REQUIRE(size->second == std::to_string(comm.size()), io, "\"", file.string(),
                 "\" was written by ", size->second, " ranks; this job has ", comm.size(),
                 " (resume with the same world size)");
-    meta = io::load_checkpoint(f, layers);
+    if (index_id) {
+      const auto id = m.find("dist.save_id");
+      other_save = id == m.end() || id->second != detail::id_text(*index_id);
+    }
+    commit = io::detail::prepare_load(f, layers);
+    meta = io::detail::user_metadata(f);
   });
+  if (how == layout::sharded) {  // every shard from the save the index names, or no rank loads
+    std::vector<std::uint64_t> differs(static_cast<std::size_t>(comm.size()), 0);
+    differs[static_cast<std::size_t>(comm.rank())] = other_save ? 1 : 0;
+    comm.all_reduce_sum(differs);
+    std::string ranks;
+    for (std::size_t r = 0; r < differs.size(); ++r)
+      if (differs[r] != 0) ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
+    DSD_REQUIRE(ranks.empty(), io, "\"", path.string(), "\" mixes two saves: the shard of rank(s) ",
+                ranks, " comes from another save than the index (a save that failed part-way); "
+                "refusing to load any rank");
+  }
+  commit();
   return meta;
 }
 

@@ -203,6 +203,13 @@ std::vector<LayerStats> prune(C&& layers, const Thresholds& thresholds, Comm& co
   comm.all_reduce_max(hi);
   DSD_REQUIRE(lo[0] == hi[0], invalid_argument,
               "dist::prune: the ranks hold different layer lists (names or order)");
+  // From here every rank holds the same names, so checks of names alone throw on all ranks alike.
+  if constexpr (requires { Policy::keyed_by_name; })
+    dsd::detail::require_unique_names(layers, "dist::prune with " + std::string(Policy::name));
+  std::vector<char> excluded(count, 0);  // excluded means untouched, as in dsd::prune
+  for_each_layer(layers, [&](auto& l, std::size_t i) {
+    excluded[i] = dsd::detail::excludes(thresholds, l.name()) ? 1 : 0;
+  });
 
   // Global sizes and this rank's offsets; the first non-finite weight of each layer.
   std::vector<std::uint64_t> global(count), offset(count), bad(count);
@@ -210,7 +217,7 @@ std::vector<LayerStats> prune(C&& layers, const Thresholds& thresholds, Comm& co
     global[i] = l.size();
     offset[i] = comm.exclusive_scan_sum(l.size());
     const std::span<const S> w = l.weights();
-    const std::size_t j = dsd::detail::first_non_finite(w);  // the check prune() makes
+    const std::size_t j = excluded[i] ? w.size() : dsd::detail::first_non_finite(w);  // prune()'s check
     bad[i] = j < w.size() ? offset[i] + j : std::numeric_limits<std::uint64_t>::max();
   });
   comm.all_reduce_sum(global);
@@ -230,10 +237,8 @@ std::vector<LayerStats> prune(C&& layers, const Thresholds& thresholds, Comm& co
     std::vector<std::span<const S>> spans;
     std::uint64_t total = 0;
     for_each_layer(layers, [&](auto& l, std::size_t i) {
-      const bool excluded = std::find(thresholds.exclude.begin(), thresholds.exclude.end(),
-                                      l.name()) != thresholds.exclude.end();
-      spans.push_back(excluded ? l.weights().first(0) : std::span<const S>(l.weights()));
-      if (!excluded) total += global[i];
+      spans.push_back(excluded[i] ? l.weights().first(0) : std::span<const S>(l.weights()));
+      if (!excluded[i]) total += global[i];
     });
     DSD_REQUIRE(total > 0, empty_tensor, "GlobalSparsity over layers with no prunable weights");
     const std::uint64_t k = prune_count(total, thresholds.sparsity, "<global>");
@@ -286,10 +291,25 @@ std::vector<LayerStats> prune(C&& layers, const Thresholds& thresholds, Comm& co
         counts[i] = prune_count(static_cast<std::size_t>(global[i]), Policy::sparsity, l.name());
     });
 
+  // Excluded layers keep their masks; their global kept counts for the stats.
+  std::vector<std::uint64_t> excluded_kept(count, 0);
+  for_each_layer(layers, [&](auto& l, std::size_t i) {
+    if (excluded[i]) excluded_kept[i] = l.mask().count();
+  });
+  if (std::find(excluded.begin(), excluded.end(), 1) != excluded.end())
+    comm.all_reduce_sum(excluded_kept);
+
   // Build every mask first (collectives in the same order on every rank), then install them.
   std::vector<LayerStats> stats;
   std::vector<std::function<void()>> commits;
   for_each_layer(layers, [&](auto& l, std::size_t i) {
+    if (excluded[i]) {
+      const std::size_t g = static_cast<std::size_t>(global[i]);
+      const auto kept = static_cast<std::size_t>(excluded_kept[i]);
+      stats.push_back({l.name(), g, kept,
+                       static_cast<double>(g - kept) / static_cast<double>(g), l.threshold(), 0});
+      return;
+    }
     using L = std::remove_cvref_t<decltype(l)>;
     typename L::mask_type mask(l.size(), true);
     const auto w = l.weights();
@@ -297,8 +317,9 @@ std::vector<LayerStats> prune(C&& layers, const Thresholds& thresholds, Comm& co
     if constexpr (detail::nm_traits<Policy>::is_nm) {
       constexpr std::size_t m = detail::nm_traits<Policy>::m;
       // Groups never straddle shards, and a shard given rows has rows that hold whole groups.
-      const bool aligned = offset[i] % m == 0 && w.size() % m == 0 &&
-                           (l.shape().outer == 1 || l.shape().inner % m == 0);
+      // A layer the thresholds leave at 0 stays dense, aligned or not (as in dsd::prune).
+      const bool aligned = counts[i] == 0 || (offset[i] % m == 0 && w.size() % m == 0 &&
+                                              (l.shape().outer == 1 || l.shape().inner % m == 0));
       detail::agree_or_throw(comm, !aligned,
                              "dist::prune: N:M shards of layer \"" + l.name() +
                                  "\" must start and end on multiples of M = " + std::to_string(m));

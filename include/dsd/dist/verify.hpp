@@ -86,25 +86,44 @@ void verify_identical(C&& layers, Comm& comm) {
 }
 
 /// Copies `root`'s masks (and prune thresholds) to every rank and enforces them there. Layers
-/// must use `BitMask` and match in size on every rank.
+/// must use `BitMask`; every rank must hold as many layers as `root`, each with as many entries
+/// (weights, not mask words: 100 and 120 weights are both two words). A mismatch, or a `root`
+/// outside the job, throws on every rank and changes no layer. Collective.
 template <layer_collection C, communicator Comm>
 void broadcast_masks(C&& layers, Comm& comm, int root = 0) {
+  DSD_REQUIRE(root >= 0 && root < comm.size(), invalid_argument, "dist::broadcast_masks: root ",
+              root, " is not a rank of this job of ", comm.size());  // the same on every rank
+  std::vector<std::uint64_t> sizes{layer_count(layers)};
   for_each_layer(layers, [&](auto& l, std::size_t) {
     static_assert(std::is_same_v<typename std::remove_cvref_t<decltype(l)>::mask_type, BitMask>,
                   "dsd: broadcast_masks sends BitMask words");
+    sizes.push_back(l.size());
+  });
+  std::uint64_t counts[] = {sizes.size()}, counts_max[] = {sizes.size()};
+  comm.all_reduce_min(counts);
+  comm.all_reduce_max(counts_max);
+  DSD_REQUIRE(counts[0] == counts_max[0], size_mismatch, "dist::broadcast_masks: ranks hold between ",
+              counts[0] - 1, " and ", counts_max[0] - 1, " layers");
+  auto lo = sizes, hi = sizes;
+  comm.all_reduce_min(lo);
+  comm.all_reduce_max(hi);
+  for_each_layer(layers, [&](auto& l, std::size_t i) {
+    DSD_REQUIRE(lo[i + 1] == hi[i + 1], size_mismatch, "dist::broadcast_masks: layer \"", l.name(),
+                "\" (layer ", i, ") has between ", lo[i + 1], " and ", hi[i + 1],
+                " weights on different ranks");
+  });
+  std::vector<BitMask> masks;
+  std::vector<double> thresholds;
+  for_each_layer(layers, [&](auto& l, std::size_t) {
     std::vector<std::uint64_t> words(l.mask().words().begin(), l.mask().words().end());
     words.push_back(std::bit_cast<std::uint64_t>(l.threshold()));
-    std::uint64_t sizes[] = {words.size()}, sizes_max[] = {words.size()};
-    comm.all_reduce_min(sizes);
-    comm.all_reduce_max(sizes_max);
-    DSD_REQUIRE(sizes[0] == sizes_max[0], size_mismatch, "dist::broadcast_masks: layer \"",
-                l.name(), "\" has different sizes on different ranks");
     comm.broadcast(std::as_writable_bytes(std::span(words)), root);
-    if (comm.rank() == root) return;
-    const double threshold = std::bit_cast<double>(words.back());
+    thresholds.push_back(std::bit_cast<double>(words.back()));
     words.pop_back();
-    l.set_mask(BitMask::from_words(words, l.size()), threshold);
+    masks.push_back(BitMask::from_words(words, l.size()));
   });
+  if (comm.rank() == root) return;
+  for_each_layer(layers, [&](auto& l, std::size_t i) { l.set_mask(std::move(masks[i]), thresholds[i]); });
 }
 
 }  // namespace dsd::dist

@@ -171,12 +171,12 @@ void save_checkpoint(const std::filesystem::path& path, C&& layers, const LoopSt
   return read_loop_state(File(path));
 }
 
-/// Restores every layer of `layers` from `path` and returns the caller metadata. Everything is
-/// validated before any layer changes: a missing tensor, a dtype or shape that does not match the
-/// layer, a malformed mask, or an unknown format version throws `dsd::error` and leaves the layers
-/// as they were.
+namespace detail {
+/// Validates `f` against every layer of `layers` and reads what they will hold, changing nothing;
+/// returns the step that installs it (which cannot fail for a reason of the file). A
+/// distributed load prepares on every rank, agrees, then commits.
 template <layer_collection C>
-std::map<std::string, std::string> load_checkpoint(const File& f, C&& layers) {
+[[nodiscard]] std::function<void()> prepare_load(const File& f, C& layers) {
   const auto fmt = f.metadata().find("dsd.format");
   DSD_REQUIRE(fmt != f.metadata().end() && fmt->second == "dsd-checkpoint", io, "\"", f.path(),
               "\" is a safetensors file but not a dsd checkpoint");
@@ -227,11 +227,28 @@ std::map<std::string, std::string> load_checkpoint(const File& f, C&& layers) {
       restore(l, snapshot_t<L>{std::move(w), std::move(m), std::move(st), threshold});
     });
   });
-  for (auto& c : commit) c();
+  return [commit = std::move(commit)]() mutable {
+    for (auto& c : commit) c();
+  };
+}
+
+/// The caller's metadata of `f`: every entry outside the reserved "dsd." prefix.
+inline std::map<std::string, std::string> user_metadata(const File& f) {
   std::map<std::string, std::string> user;
   for (const auto& [k, v] : f.metadata())
     if (k.rfind("dsd.", 0) != 0) user[k] = v;
   return user;
+}
+}  // namespace detail
+
+/// Restores every layer of `layers` from `path` and returns the caller metadata. Everything is
+/// validated before any layer changes: a missing tensor, a dtype or shape that does not match the
+/// layer, a malformed mask, or an unknown format version throws `dsd::error` and leaves the layers
+/// as they were.
+template <layer_collection C>
+std::map<std::string, std::string> load_checkpoint(const File& f, C&& layers) {
+  detail::prepare_load(f, layers)();
+  return detail::user_metadata(f);
 }
 
 /// Reads `path` and restores `layers` from it (see the overload taking a File).

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "dsd/detail/text.hpp"
 #include "dsd/error.hpp"
 #include "dsd/io/atomic_file.hpp"
 
@@ -69,6 +70,8 @@ class Writer {
   void add(const std::string& name, std::vector<std::size_t> shape, std::span<const S> data) {
     DSD_REQUIRE(!name.empty() && name != "__metadata__", invalid_argument, "invalid tensor name \"",
                 name, "\"");
+    DSD_REQUIRE(dsd::detail::valid_utf8(name), invalid_argument, "tensor name \"",
+                dsd::detail::printable(name), "\" is not valid UTF-8 (a safetensors header is JSON)");
     DSD_REQUIRE(!entries_.count(name), invalid_argument, "tensor \"", name, "\" added twice");
     std::size_t n = 1;
     for (auto d : shape) n *= d;
@@ -77,7 +80,14 @@ class Writer {
     entries_[name] = {std::string(dtype_of<S>()), std::move(shape), std::as_bytes(data)};
   }
   /// A string-to-string entry of the header's `__metadata__`.
-  void metadata(const std::string& key, std::string value) { metadata_[key] = std::move(value); }
+  void metadata(const std::string& key, std::string value) {
+    DSD_REQUIRE(dsd::detail::valid_utf8(key), invalid_argument, "metadata key \"",
+                dsd::detail::printable(key), "\" is not valid UTF-8 (a safetensors header is JSON)");
+    DSD_REQUIRE(dsd::detail::valid_utf8(value), invalid_argument, "metadata value of \"", key,
+                "\" (\"", dsd::detail::printable(value),
+                "\") is not valid UTF-8 (a safetensors header is JSON)");
+    metadata_[key] = std::move(value);
+  }
 
   /// Writes the file atomically (see write_atomic): on any failure `path` is left as it
   /// was and no temporary remains.

@@ -21,6 +21,8 @@ namespace dsd {
 /// policy error in any layer leaves every layer as it was. A policy keyed by layer names
 /// (RandomCut) needs unique names. A policy with a fixed sparsity (`NMCut<N, M>::sparsity`)
 /// prunes every layer the thresholds would prune at that sparsity, whatever amount they ask.
+/// A layer the thresholds exclude (`exclude` lists) is left untouched: its mask stays, and a NaN
+/// in it blocks nothing.
 template <class Policy = KeepmaxCut, layer_collection C, class Thresholds>
 requires threshold_policy<Thresholds, C> std::vector<LayerStats> prune(C&& layers,
                                                                        const Thresholds& thresholds,
@@ -39,6 +41,10 @@ requires threshold_policy<Thresholds, C> std::vector<LayerStats> prune(C&& layer
   }
   std::vector<std::function<LayerStats()>> commits;
   for_each_layer(layers, [&](auto& l, std::size_t i) {
+    if (detail::excludes(thresholds, l.name())) {  // excluded means untouched
+      commits.push_back([&l] { return l.stats(); });
+      return;
+    }
     if constexpr (requires { static_cast<double>(Policy::sparsity); })
       if (counts[i] == 0) {  // a layer left dense: a fixed-sparsity policy cannot prune 0
         commits.push_back(prepare_prune(l, 0, KeepmaxCut{}));
