@@ -2,6 +2,9 @@
 #include <iterator>
 #include <thread>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdint>
 #include <cstring>
 #include <dsd/dsd.hpp>
@@ -328,4 +331,41 @@ TEST_CASE("checkpoints carry the loop: position, batch and the caller's bytes") 
   CHECK(dsd::io::read_loop_state(file)->position == dsd::Position{1, 0});
   CHECK(dsd::io::read_loop_state(file)->user.empty());
   CHECK_THROWS_AS(dsd::io::save_checkpoint(file, dsd::layers(fc), dsd::io::LoopState{{-1, 0}, 0, {}}), dsd::error);
+}
+
+TEST_CASE("checkpoints are created with the process umask, not a mode of their own") {
+  TempDir dir;
+  std::vector<float> w{1, 2, 3, 4};
+  dsd::Masked fc(w, "fc");
+  for (const auto& [mask, mode] : {std::pair{0077, 0600}, std::pair{0022, 0644}, std::pair{0002, 0664}}) {
+    const mode_t old = ::umask(static_cast<mode_t>(mask));
+    const auto p = dir.path / ("u" + std::to_string(mask) + ".safetensors");
+    dsd::io::save_checkpoint(p, dsd::layers(fc));
+    dsd::io::save_checkpoint(p, dsd::layers(fc));  // replacing an existing file too
+    ::umask(old);
+    struct stat st {};
+    REQUIRE(::stat(p.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == static_cast<mode_t>(mode));
+  }
+}
+
+TEST_CASE("a name or metadata that is not UTF-8 is a dsd::error naming it, never a JSON exception") {
+  TempDir dir;
+  std::vector<float> w{1, 2, 3, 4};
+  dsd::Masked bad(w, std::string("fc\xff"));
+  CHECK_THROWS_WITH_AS(dsd::io::save_checkpoint(dir.path / "a", dsd::layers(bad)),
+                       doctest::Contains("tensor name \"fc\\xff\" is not valid UTF-8"), dsd::error);
+  dsd::Masked good(w, "fc");
+  CHECK_THROWS_WITH_AS(dsd::io::save_checkpoint(dir.path / "b", dsd::layers(good), {{"note", "caf\xe9"}}),
+                       doctest::Contains("metadata value of \"note\" (\"caf\\xe9\") is not valid UTF-8"),
+                       dsd::error);
+  try {
+    dsd::io::save_checkpoint(dir.path / "c", dsd::layers(good), {{"k\xc0\x80", "v"}});  // overlong NUL
+    FAIL("no error");
+  } catch (const dsd::error& e) {
+    CHECK(e.code() == dsd::errc::invalid_argument);
+  }
+  dsd::io::save_checkpoint(dir.path / "d", dsd::layers(good), {{"note", "caf\xc3\xa9 \xf0\x9f\x98\x80"}});
+  CHECK(dsd::io::File(dir.path / "d").meta("note") == "caf\xc3\xa9 \xf0\x9f\x98\x80");
+  CHECK_FALSE(fs::exists(dir.path / "a"));
 }

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <dsd/dsd.hpp>
+#include <limits>
 #include <span>
 #include <vector>
 
@@ -130,4 +131,23 @@ TEST_CASE("Masked is move-only; duplicate() is the named way to a second wrapper
   CHECK(b.weights().data() == a.weights().data());
   dsd::Masked moved = std::move(b);
   CHECK(moved.mask().count() == 2);
+}
+
+TEST_CASE("restore refuses optimizer state or a threshold that does not fit, touching nothing") {
+  std::vector<float> w{1, 2, 3, 4};
+  dsd::Masked layer(w, "fc");
+  auto snap = dsd::snapshot(layer);
+  snap.weights = {5, 6, 7, 8};
+  snap.state.first.assign(3, 0.5f);  // one short
+  CHECK_THROWS_WITH_AS(dsd::restore(layer, snap),
+                       "dsd: snapshot of layer \"fc\" holds optimizer state of 3 entries; the layer has 4",
+                       dsd::error);
+  snap.state.first.assign(4, 0.5f);
+  snap.threshold = std::numeric_limits<double>::quiet_NaN();
+  CHECK_THROWS_AS(dsd::restore(layer, snap), dsd::error);
+  CHECK(w == std::vector<float>{1, 2, 3, 4});
+  CHECK(layer.state().first.empty());
+  snap.threshold = 0.0;
+  dsd::restore(layer, snap);
+  CHECK(layer.state().first == std::vector<float>(4, 0.5f));
 }

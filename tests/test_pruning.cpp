@@ -332,3 +332,23 @@ TEST_CASE("a fixed-sparsity policy (N:M) under collection thresholds prunes at i
   CHECK(u[0].kept == 16);
   CHECK(u[2].kept == 4);
 }
+
+TEST_CASE("an excluded layer is untouched: its mask stays and a NaN in it blocks nothing") {
+  auto a = dsd_test::uniform<float>(100, 71), b = dsd_test::uniform<float>(40, 72);
+  dsd::Masked la(a, "a"), lb(b, "b");
+  dsd::prune(lb, 0.25);  // a mask of its own from an earlier prune
+  const auto b_mask = lb.mask();
+  const double b_threshold = lb.threshold();
+  const std::size_t kept_at = b_mask.test(0) ? 0 : 1;
+  b[kept_at] = std::numeric_limits<float>::quiet_NaN();
+  const auto uniform = dsd::UniformSparsity{.sparsity = 0.5, .exclude = {"b"}};
+  const auto stats = dsd::prune(dsd::layers(la, lb), uniform);
+  CHECK(la.mask().count() == 50);
+  CHECK(lb.mask() == b_mask);  // before: a full mask replaced it
+  CHECK(lb.threshold() == b_threshold);
+  CHECK(std::isnan(b[kept_at]));
+  CHECK(stats[1].kept == 30);
+  const auto global = dsd::GlobalSparsity{.sparsity = 0.5, .exclude = {"b"}};
+  CHECK(dsd::prune(dsd::layers(la, lb), global)[0].kept == 50);
+  CHECK(lb.mask() == b_mask);
+}

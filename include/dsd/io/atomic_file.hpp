@@ -4,9 +4,13 @@
 /// it over the target, fsync the directory. A failure at any point removes the temporary and
 /// leaves the previous file untouched.
 
+#include <atomic>
+#include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <random>
 #include <span>
 #include <string>
 #include <string_view>
@@ -25,16 +29,23 @@ namespace dsd::io {
 /// Replaces `path` with the concatenation of `parts`, atomically.
 inline void write_atomic(const std::filesystem::path& path,
                          const std::vector<std::span<const std::byte>>& parts) {
-  // A temporary of its own (mkstemp), so concurrent writers of one path never share it; the last
-  // rename wins and every reader sees one complete file.
-  std::filesystem::path tmp = path.string() + ".tmp.XXXXXX";
+  // A temporary of its own (a fresh name, O_EXCL), so concurrent writers of one path never share
+  // it; the last rename wins and every reader sees one complete file. Created with mode 0666 so
+  // the kernel applies the process umask, as for any file the program writes (mkstemp's 0600
+  // would make checkpoints private; forcing 0644 would ignore a 077 umask).
+  std::filesystem::path tmp;
   std::FILE* f = nullptr;
 #if __has_include(<unistd.h>)
-  std::string name = tmp.string();
-  const int fd = ::mkstemp(name.data());
+  static std::atomic<std::uint64_t> counter{0};
+  int fd = -1;
+  for (int attempt = 0; fd < 0 && attempt < 100; ++attempt) {
+    const std::uint64_t n = counter.fetch_add(1) ^ (static_cast<std::uint64_t>(
+                                                       std::random_device{}()) << 20);
+    tmp = path.string() + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(n);
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0 && errno != EEXIST) break;
+  }
   DSD_REQUIRE(fd >= 0, io, "cannot create a temporary next to \"", path.string(), "\"");
-  tmp = name;
-  ::fchmod(fd, 0644);  // mkstemp's 0600 would make checkpoints private to their writer
   f = ::fdopen(fd, "wb");
   if (f == nullptr) ::close(fd);
 #else
