@@ -285,3 +285,88 @@ TEST_CASE("the schedule owns the learning rate: bound optimizers get each phase'
   CHECK_THROWS_WITH_AS(dsd::run(dsd::layers(layer), {.dense_epochs = 1}, dsd::UniformSparsity{}, forgot),
                        doctest::Contains("the schedule's learning rate reaches no optimizer"), dsd::error);
 }
+
+TEST_CASE("resuming inside a sparse phase with masks that were not restored is refused") {
+  std::vector<float> a = {1, 2, 3, 4}, b = {5, 6, 7, 8};
+  dsd::Masked la(a, "a"), lb(b, "b");
+  dsd::prune(la, 0.5);  // a's mask restored; b's not (a checkpoint loaded into a alone)
+  Recorder rec;
+  const dsd::Schedule s{.dense_epochs = 2, .sparse_epochs = 2, .redense_epochs = 1};
+  CHECK_THROWS_WITH_AS(dsd::run(dsd::layers(la, lb), s, dsd::UniformSparsity{.sparsity = 0.5},
+                                rec.callbacks(la), dsd::KeepmaxCut{}, dsd::Position{1, 1}),
+                       "dsd: run: resuming inside the sparse phase (phase 1, epoch 1) but layer "
+                       "\"b\" has no pruned weights; restore its mask (load_checkpoint) before "
+                       "resuming, or it trains dense",
+                       dsd::error);
+  CHECK(rec.calls.empty());
+  // an excluded layer is dense by design
+  CHECK_NOTHROW(dsd::run(dsd::layers(la, lb), s, dsd::UniformSparsity{.sparsity = 0.5, .exclude = {"b"}},
+                         rec.callbacks(la), dsd::KeepmaxCut{}, dsd::Position{1, 1}));
+  // a policy that does not say which layers it prunes: at least one layer must be pruned
+  dsd::redense(la);
+  CHECK_THROWS_WITH_AS(dsd::run(dsd::layers(la, lb), s, dsd::GlobalSparsity{.sparsity = 0.5},
+                                rec.callbacks(la), dsd::KeepmaxCut{}, dsd::Position{1, 1}),
+                       doctest::Contains("but no layer has a pruned weight"), dsd::error);
+}
+
+TEST_CASE("run enforces the masks after every sparse epoch and reports what it had to zero") {
+  std::vector<double> w = {0.5, -1.5, 2.0, 0.1, -0.2, 3.0};
+  dsd::Masked layer(w, "fc");
+  dsd::Callbacks cb;
+  cb.lr_from_context = true;
+  std::vector<double> seen_at_eval;
+  // A user optimizer that forgets enforce(): every weight moves, pruned ones too.
+  cb.train_epoch = [&](const dsd::EpochContext&) {
+    for (double& x : w) x += 0.25;
+    return 0.0;
+  };
+  cb.evaluate = [&] {
+    seen_at_eval.push_back(w[0]);
+    return 1.0;
+  };
+  std::ostringstream progress;
+  cb.progress = &progress;
+  const auto report = dsd::run(dsd::layers(layer),
+                               {.dense_epochs = 1, .sparse_epochs = 2, .redense_epochs = 1},
+                               dsd::UniformSparsity{.sparsity = 0.5}, cb);
+  REQUIRE(report.phases.size() == 3);
+  const auto& sparse = report.phases[1];
+  CHECK(sparse.unmasked == 6);  // 3 pruned weights made nonzero in each of 2 epochs
+  CHECK(sparse.weight_sparsity == doctest::Approx(0.5));
+  CHECK(sparse.sparsity_measured);
+  CHECK(report.phases[0].weight_sparsity == 0.0);
+  CHECK(report.phases[0].unmasked == 0);
+  CHECK(report.phases[2].unmasked == 0);  // a re-dense phase is not enforced
+  // the accuracy after each sparse epoch is the sparse model's
+  CHECK(seen_at_eval[3] == 0.0);
+  CHECK(seen_at_eval[4] == 0.0);
+  CHECK(progress.str().find("dsd: warning: 3 pruned weights were nonzero after a sparse epoch") !=
+        std::string::npos);
+  std::ostringstream table;
+  dsd::print_report(table, report);
+  CHECK(table.str().find("sparse        1      2       0.01    1.0000    1.0000   0.5000") !=
+        std::string::npos);
+}
+
+TEST_CASE("end_sparse: the last round keeps its masks; earlier rounds still re-dense") {
+  const dsd::Schedule one{.dense_epochs = 1, .sparse_epochs = 2, .redense_epochs = 0, .end_sparse = true};
+  const auto plan = one.plan();
+  REQUIRE(plan.size() == 2);
+  CHECK(plan.back().phase == dsd::Phase::sparse);
+  CHECK(one.total_epochs() == 3);
+  const dsd::Schedule two{.dense_epochs = 1, .sparse_epochs = 1, .redense_epochs = 2, .rounds = 2,
+                          .end_sparse = true};
+  CHECK(two.plan().size() == 4);  // D, S, R, S
+  CHECK(two.total_epochs() == 1 + 1 + 2 + 1);
+  std::vector<float> w = {1, 2, 3, 4};
+  dsd::Masked layer(w, "fc");
+  Recorder rec;
+  const auto report = dsd::run(dsd::layers(layer), one, dsd::UniformSparsity{.sparsity = 0.5},
+                               rec.callbacks(layer));
+  CHECK(layer.mask().count() == 2);  // ended sparse
+  CHECK(report.phases.back().phase == dsd::Phase::sparse);
+  // without end_sparse, a re-dense phase of 0 epochs still removes the mask
+  const dsd::Schedule zero{.dense_epochs = 1, .sparse_epochs = 2, .redense_epochs = 0};
+  dsd::run(dsd::layers(layer), zero, dsd::UniformSparsity{.sparsity = 0.5}, rec.callbacks(layer));
+  CHECK(layer.mask().count() == 4);
+}

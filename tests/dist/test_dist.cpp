@@ -13,6 +13,7 @@
 #include <dsd/dist/checkpoint.hpp>
 #include <dsd/dist/communicator.hpp>
 #include <dsd/dist/mpi.hpp>
+#include <dsd/dist/run.hpp>
 #include <dsd/dist/sharded.hpp>
 #include <dsd/dist/verify.hpp>
 #include <dsd/dsd.hpp>
@@ -417,6 +418,26 @@ TEST_CASE("every rank records the layer's threshold, also a rank whose shard los
   CHECK(whole.threshold() > 0.0);
   CHECK(sa.threshold() == whole.threshold());
   if (world_rank() > 0) CHECK(sa.mask().count() == sa.size());  // this shard lost nothing
+}
+
+TEST_CASE("dist::run prunes each tensor over its shards, as the whole tensor would be") {
+  dsd::dist::Mpi comm;
+  std::vector<float> full(400);
+  for (std::size_t i = 0; i < full.size(); ++i) full[i] = 0.01f * static_cast<float>(i + 1);
+  Sharded a(full);
+  dsd::Masked whole(a.full, "a"), sa(a.local, "a");
+  dsd::prune(whole, 0.5);
+  dsd::Callbacks cb;
+  cb.lr_from_context = true;
+  cb.train_epoch = [](const dsd::EpochContext&) { return 0.0; };
+  cb.evaluate = [] { return 1.0; };
+  const dsd::Schedule s{.dense_epochs = 1, .sparse_epochs = 1, .end_sparse = true};
+  const auto report = dsd::dist::run(dsd::layers(sa), s, dsd::UniformSparsity{.sparsity = 0.5}, cb, comm);
+  check_slice(whole, sa, a);  // dsd::run would have pruned half of every shard
+  REQUIRE(report.phases.size() == 2);
+  CHECK(report.phases[1].layers[0].size == 400);
+  CHECK(report.phases[1].layers[0].kept == 200);
+  CHECK(report.phases[1].weight_sparsity == doctest::Approx(0.5));
 }
 
 int main(int argc, char** argv) {

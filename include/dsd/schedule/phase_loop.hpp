@@ -5,10 +5,13 @@
 #include <algorithm>
 #include <any>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <ostream>
 #include <vector>
 
+#include "dsd/detail/sparsity_by_name.hpp"
+#include "dsd/detail/text.hpp"
 #include "dsd/error.hpp"
 #include "dsd/layers.hpp"
 #include "dsd/pruning/keepmax_cut.hpp"
@@ -82,18 +85,77 @@ void count_changes(C& layers, const std::vector<std::any>& before, std::vector<L
     stats[i].changed = changed_entries(std::any_cast<const M&>(before[i]), l.mask());
   });
 }
-}  // namespace detail
 
-/// Runs `schedule` over `layers`: `thresholds` decides how many weights each layer loses when
-/// pruning, `policy` which ones. Returns the per-phase report. With `start`, the run resumes at
-/// that position, assuming the layers (masks included) were restored from a checkpoint taken
-/// there: earlier phases are skipped, and a phase entered mid-way does not prune or re-dense again.
-template <class Policy = KeepmaxCut, layer_collection C, class Thresholds>
-requires threshold_policy<Thresholds, C> Report run(C&& layers, const Schedule& schedule,
-                                                    const Thresholds& thresholds,
-                                                    const Callbacks& callbacks,
-                                                    const Policy& policy = {},
-                                                    Position start = {}) {
+/// What the weights hold, counted in one pass per layer: exactly-zero weights, and pruned
+/// positions holding a nonzero weight (updates the optimizer did not mask). Device layers are
+/// not read: their zeros are taken from the mask and `measured` is false.
+struct WeightCensus {
+  std::uint64_t weights = 0;
+  std::uint64_t zeros = 0;
+  std::uint64_t unmasked = 0;
+  bool measured = true;
+};
+
+/// Counts the census of `layers`; with `enforce`, then zeroes the pruned positions (W = W ⊙ Mask).
+template <layer_collection C>
+WeightCensus weight_census(C& layers, bool enforce) {
+  WeightCensus c;
+  for_each_layer(layers, [&](auto& l, std::size_t) {
+    using L = std::remove_cvref_t<decltype(l)>;
+    c.weights += l.size();
+    if constexpr (layer_space_v<L> == memory_space::host) {
+      const auto w = l.weights();
+      const auto& mask = l.mask();
+      std::uint64_t zeros = 0, unmasked = 0;
+      for (std::size_t i = 0; i < w.size(); ++i) {
+        const bool zero = w[i] == 0;
+        zeros += zero;
+        unmasked += !zero & !mask.test(i);
+      }
+      c.zeros += zeros;
+      c.unmasked += unmasked;
+      if (enforce && unmasked > 0) {
+        l.enforce();
+        c.zeros += unmasked;  // the pruned positions it zeroed
+      }
+    } else {
+      c.measured = false;
+      c.zeros += l.size() - l.mask().count();
+      if (enforce) l.enforce();
+    }
+  });
+  return c;
+}
+
+/// Refuses to resume inside a sparse phase whose masks were not restored: such a phase would
+/// train dense while its report says sparse. A layer the thresholds name as pruned (by-name
+/// policies) must have pruned weights, and at least one layer must in any case.
+template <class Thresholds>
+void require_masks_on_resume(const std::vector<LayerStats>& stats, const Thresholds& thresholds,
+                             Position start) {
+  bool any = false;
+  for (const auto& s : stats) {
+    any = any || s.kept < s.size;
+    bool expected = false;
+    if constexpr (sparsity_by_name<Thresholds>)
+      expected = !excludes(thresholds, s.name) && prune_count(s.size, thresholds.of(s.name), s.name) > 0;
+    DSD_REQUIRE(!expected || s.kept < s.size, invalid_argument, "run: resuming inside the sparse "
+                "phase (phase ", start.phase_index, ", epoch ", start.epoch, ") but layer \"",
+                s.name, "\" has no pruned weights; restore its mask (load_checkpoint) before "
+                "resuming, or it trains dense");
+  }
+  DSD_REQUIRE(any, invalid_argument, "run: resuming inside the sparse phase (phase ",
+              start.phase_index, ", epoch ", start.epoch, ") but no layer has a pruned weight; "
+              "restore the masks (load_checkpoint) before resuming, or the phase trains dense");
+}
+
+/// The phase loop over `layers`, given how to prune them and how to count them: `prune_all()`,
+/// `stats()` (per-layer statistics) and `reduce(census)` (sum a census over the job). `run` and
+/// `dist::run` are this loop over whole layers and over shards.
+template <layer_collection C, class Thresholds, class PruneAll, class Stats, class Reduce>
+Report run_loop(C& layers, const Schedule& schedule, const Thresholds& thresholds,
+                const Callbacks& callbacks, Position start, PruneAll&& prune_all, Stats&& stats_of,
+                Reduce&& reduce) {
   DSD_REQUIRE(callbacks.train_epoch, invalid_argument, "run: Callbacks::train_epoch is not set");
   DSD_REQUIRE(callbacks.evaluate, invalid_argument, "run: Callbacks::evaluate is not set");
   DSD_REQUIRE(!callbacks.lr_targets.empty() || callbacks.set_lr || callbacks.lr_from_context,
@@ -124,11 +186,12 @@ requires threshold_policy<Thresholds, C> Report run(C&& layers, const Schedule& 
     }
     const int first = index == start.phase_index ? start.epoch : 0;
     const bool acts = first == 0 && (plan.prune_before || plan.redense_before);
-    const auto before = acts ? detail::masks_of(layers) : std::vector<std::any>{};
-    if (first == 0 && plan.prune_before) prune(layers, thresholds, policy);
+    const auto before = acts ? masks_of(layers) : std::vector<std::any>{};
+    if (first == 0 && plan.prune_before) prune_all();
     if (first == 0 && plan.redense_before) redense(layers);
-    std::vector<LayerStats> stats = layer_stats(layers);
-    if (acts) detail::count_changes(layers, before, stats);
+    std::vector<LayerStats> stats = stats_of();
+    if (first > 0 && plan.phase == Phase::sparse) require_masks_on_resume(stats, thresholds, start);
+    if (acts) count_changes(layers, before, stats);
     if (plan.epochs == 0) continue;
     global_epoch += first;
     EpochContext ctx{plan.phase, plan.round, first, global_epoch, plan.lr, index, plan.epochs};
@@ -144,22 +207,60 @@ requires threshold_policy<Thresholds, C> Report run(C&& layers, const Schedule& 
       if (callbacks.set_lr) callbacks.set_lr(ctx.lr);
       if (callbacks.before_epoch) callbacks.before_epoch(ctx);
       const double loss = callbacks.train_epoch(ctx);
+      if (plan.phase == Phase::sparse) {  // the mask holds whatever the user's optimizer did
+        WeightCensus c = weight_census(layers, true);
+        reduce(c);
+        if (c.unmasked > 0 && phase.unmasked == 0 && callbacks.progress)
+          *callbacks.progress << "dsd: warning: " << c.unmasked
+                              << " pruned weights were nonzero after a sparse epoch (the optimizer "
+                                 "does not keep the mask: call dsd::enforce after each step); run "
+                                 "zeroed them\n";
+        phase.unmasked += c.unmasked;
+      }
       phase.accuracy_end = callbacks.evaluate();
       if (callbacks.after_epoch) callbacks.after_epoch(ctx, loss, phase.accuracy_end);
       if (callbacks.progress)
-        *callbacks.progress << detail::format(
+        *callbacks.progress << format(
                                    "[%-8s r%d] epoch %3d/%-3d (total %3d/%d)  lr %-9.3g loss "
                                    "%-9.4f accuracy %.4f\n",
-                                   std::string(to_string(plan.phase)).c_str(), plan.round, e + 1,
-                                   plan.epochs, global_epoch + 1, schedule.total_epochs(), plan.lr,
-                                   loss, phase.accuracy_end)
+                                   to_string(plan.phase), plan.round, e + 1, plan.epochs,
+                                   global_epoch + 1, schedule.total_epochs(), plan.lr, loss,
+                                   phase.accuracy_end)
                             << std::flush;
     }
+    WeightCensus end = weight_census(layers, false);
+    reduce(end);
+    phase.weight_sparsity =
+        end.weights == 0 ? 0.0 : static_cast<double>(end.zeros) / static_cast<double>(end.weights);
+    phase.sparsity_measured = end.measured;
     phase.seconds = std::chrono::duration<double>(clock::now() - began).count();
     if (callbacks.after_phase) callbacks.after_phase(ctx, phase);
     report.phases.push_back(std::move(phase));
   }
   return report;
+}
+}  // namespace detail
+
+/// Runs `schedule` over `layers`: `thresholds` decides how many weights each layer loses when
+/// pruning, `policy` which ones. Returns the per-phase report. With `start`, the run resumes at
+/// that position, assuming the layers (masks included) were restored from a checkpoint taken
+/// there: earlier phases are skipped, and a phase entered mid-way does not prune or re-dense
+/// again (resuming inside a sparse phase whose masks were not restored is refused). After every
+/// sparse epoch `run` enforces the masks (one pass over the weights), so a user optimizer that
+/// forgets `enforce()` cannot train the phase dense; the report counts what it had to zero
+/// (`PhaseReport::unmasked`) and measures each phase's sparsity from the weights. The layers
+/// are whole tensors: for shards of a tensor over ranks, use `dist::run`, which prunes them as
+/// one tensor.
+template <class Policy = KeepmaxCut, layer_collection C, class Thresholds>
+requires threshold_policy<Thresholds, C> Report run(C&& layers, const Schedule& schedule,
+                                                    const Thresholds& thresholds,
+                                                    const Callbacks& callbacks,
+                                                    const Policy& policy = {},
+                                                    Position start = {}) {
+  return detail::run_loop(
+      layers, schedule, thresholds, callbacks, start,
+      [&] { prune(layers, thresholds, policy); }, [&] { return layer_stats(layers); },
+      [](detail::WeightCensus&) {});
 }
 
 }  // namespace dsd

@@ -2,6 +2,7 @@
 /// \file
 /// What a DSD run reports: accuracy, per-layer sparsity and threshold, and time, per phase.
 
+#include <cstdint>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -22,6 +23,13 @@ struct PhaseReport {
   double accuracy_end = 0.0;       ///< `evaluate()` after the last epoch
   double seconds = 0.0;            ///< wall time of the phase's epochs and evaluations
   std::vector<LayerStats> layers;  ///< per-layer sparsity and threshold during the phase
+  /// Fraction of the weights exactly zero at the end of the phase, counted from the weights (for
+  /// device layers, which `run` does not read, from the masks: `sparsity_measured` is false).
+  double weight_sparsity = 0.0;
+  bool sparsity_measured = true;
+  /// Pruned positions found nonzero after a sparse epoch and zeroed by `run` (summed over the
+  /// phase's epochs): nonzero means the optimizer does not keep the mask itself.
+  std::uint64_t unmasked = 0;
 };
 
 /// A whole run: every phase in order.
@@ -39,9 +47,7 @@ inline void print_report(std::ostream& os, const Report& report) {
   os << detail::format("%-9s %5s %6s %10s %9s %9s %8s %8s\n", "phase", "round", "epochs", "lr",
                        "acc@start", "acc@end", "sparsity", "seconds");
   for (const auto& p : report.phases) {
-    std::size_t n = 0, kept = 0;
-    for (const auto& l : p.layers) n += l.size, kept += l.kept;
-    const double sp = n == 0 ? 0.0 : 1.0 - static_cast<double>(kept) / static_cast<double>(n);
+    const double sp = p.weight_sparsity;  // from the weights, not the masks
     os << detail::format("%-9s %5d %6d %10.3g %9.4f %9.4f %8.4f %8.2f\n",
                          std::string(to_string(p.phase)).c_str(), p.round, p.epochs, p.lr,
                          p.accuracy_start, p.accuracy_end, sp, p.seconds);

@@ -59,6 +59,9 @@ struct Schedule {
   int rounds = 1;
   std::optional<int> prune_at_epoch{};  ///< fused D+S: prune after this many dense epochs
   bool prune = true;                    ///< false: dense baseline with the same phases and lrs
+  /// The last round ends after its sparse phase: no final re-dense, the masks stay (a sparse
+  /// model to deploy). `redense_epochs` still applies to the re-dense phases of earlier rounds.
+  bool end_sparse = false;
 
   /// Throws `dsd::error` (invalid_schedule) naming the first inconsistent field.
   void validate() const {
@@ -81,10 +84,11 @@ struct Schedule {
 
   /// Total epochs over all phases and rounds.
   [[nodiscard]] int total_epochs() const noexcept {
-    return dense_epochs + rounds * (sparse_epochs + redense_epochs);
+    return dense_epochs + rounds * (sparse_epochs + redense_epochs) - (end_sparse ? redense_epochs : 0);
   }
 
-  /// The phases in order. Phases of zero epochs are kept so their prune/re-dense still happens.
+  /// The phases in order. Phases of zero epochs are kept so their prune/re-dense still happens
+  /// (a re-dense phase of 0 epochs still removes the masks: set `end_sparse` to keep them).
   [[nodiscard]] std::vector<PhasePlan> plan() const {
     validate();
     const int dense = prune_at_epoch.value_or(dense_epochs);
@@ -97,6 +101,7 @@ struct Schedule {
       const Phase d = prune ? Phase::redense : Phase::dense;
       phases.push_back({s, r, sparse, lr * scale * sparse_lr_scale, prune, false});
       scale *= redense_lr_scale;
+      if (end_sparse && r == rounds) break;
       phases.push_back({d, r, redense_epochs, lr * scale, false, prune});
     }
     return phases;
