@@ -144,23 +144,24 @@ constexpr void require_host_memory() {
 }
 }  // namespace detail
 
-/// Mutable span over a host tensor's elements.
+/// Mutable span over a host tensor's elements. Not noexcept: the traits are user code (a
+/// torch view re-checks its tensor's dtype and device and throws `dsd::error`).
 template <parameter_tensor T>
-[[nodiscard]] std::span<scalar_t<T>> as_span(T& t) noexcept {
+[[nodiscard]] std::span<scalar_t<T>> as_span(T& t) {
   detail::require_host_memory<T>();
   return {detail::traits_of<T>::data(t), detail::traits_of<T>::size(t)};
 }
 
 /// Read-only span over a host tensor's elements.
 template <readable_tensor T>
-[[nodiscard]] std::span<const scalar_t<T>> as_const_span(const T& t) noexcept {
+[[nodiscard]] std::span<const scalar_t<T>> as_const_span(const T& t) {
   detail::require_host_memory<T>();
   return {detail::traits_of<T>::data(t), detail::traits_of<T>::size(t)};
 }
 
 /// Storage-order shape of a tensor; one run of `size` elements unless the traits say otherwise.
 template <readable_tensor T>
-[[nodiscard]] Shape shape_of(const T& t) noexcept {
+[[nodiscard]] Shape shape_of(const T& t) {
   if constexpr (requires { detail::traits_of<T>::shape(t); })
     return detail::traits_of<T>::shape(t);
   else

@@ -288,9 +288,83 @@ TEST_CASE("a libtorch model's masks and weights round-trip through a dsd checkpo
 
 #if defined(DSD_TORCH_DEVICE_VIEW)
 TEST_CASE("device_view refuses a CPU tensor and a wrong dtype before any device call") {
-  CHECK_THROWS_WITH_AS((void)dsd::torch::device_view<float>(torch::zeros({4, 3}), "fc.weight"),
+  CHECK_THROWS_WITH_AS((void)dsd::torch::device_view<float>(torch::zeros({4, 3}), "fc.weight", nullptr),
                        "dsd: torch tensor \"fc.weight\" is not a CUDA tensor; use tensor_view for "
                        "CPU tensors",
                        dsd::error);
 }
 #endif
+
+namespace {
+/// A decoder whose weight is a tensor it is given.
+struct Decoder : torch::nn::Module {
+  torch::Tensor weight;
+  explicit Decoder(torch::Tensor w) { weight = register_parameter("weight", std::move(w)); }
+};
+/// A tied embedding: the decoder's weight is the embedding's tensor (weight tying).
+struct TiedImpl : torch::nn::Module {
+  torch::nn::Embedding embedding{10, 6};
+  std::shared_ptr<Decoder> decoder;
+  TiedImpl() {
+    register_module("embedding", embedding);
+    decoder = register_module("decoder", std::make_shared<Decoder>(embedding->weight));
+  }
+};
+TORCH_MODULE(Tied);
+}  // namespace
+
+TEST_CASE("a tied weight is wrapped once, under its first name, the others kept as aliases") {
+  torch::manual_seed(3);
+  Tied net;
+  auto layers = dsd::torch::wrap(net);
+  REQUIRE(layers.size() == 1);  // before: twice, with two masks that zeroed each other's kept weights
+  CHECK(layers[0].name() == "embedding.weight");
+  CHECK(layers.aliases(0) == std::vector<std::string>{"decoder.weight"});
+  CHECK(&layers.at("decoder.weight") == &layers[0]);
+  dsd::prune(layers, dsd::UniformSparsity{.sparsity = 0.5});
+  const auto w = net->embedding->weight.contiguous();
+  std::size_t kept_nonzero = 0;
+  for (std::size_t i = 0; i < layers[0].size(); ++i)
+    kept_nonzero += layers[0].mask().test(i) && w.data_ptr<float>()[i] != 0.0f;
+  CHECK(kept_nonzero == 30);  // every kept weight survives
+  // excluding it under either name excludes the tensor
+  CHECK_THROWS_WITH_AS((void)dsd::torch::wrap(net, {.exclude = {"decoder.weight"}}),
+                       "dsd: wrap: no parameter of the module was selected", dsd::error);
+  // two tensors overlapping in one storage are refused, naming both
+  const auto storage = torch::zeros({20, 5});
+  CHECK_THROWS_WITH_AS(dsd::torch::Layers<float>({{"a", storage.narrow(0, 0, 12)},
+                                                  {"b", storage.narrow(0, 8, 12)}}),
+                       doctest::Contains("parameters \"a\" and \"b\" overlap in one storage"),
+                       dsd::error);
+}
+
+TEST_CASE("a model moved after wrapping is a dsd::error naming the layer, never a c10::Error") {
+  Net net;
+  auto layers = dsd::torch::wrap(net);
+  net->to(torch::kDouble);
+  CHECK_THROWS_WITH_AS((void)layers[0].weights(),
+                       "dsd: torch tensor \"features.0.weight\" has dtype Double, expected Float",
+                       dsd::error);
+  CHECK_THROWS_AS(dsd::prune(layers, dsd::UniformSparsity{.sparsity = 0.5}), dsd::error);
+  CHECK_THROWS_AS(layers.enforce(), dsd::error);
+}
+
+TEST_CASE("Layers::step checks every gradient before any layer steps") {
+  Net net;
+  auto layers = dsd::torch::wrap(net);
+  REQUIRE(layers.size() == 2);
+  backward(net, 5);
+  const auto before0 = layers.parameter(0).clone();
+  const auto before1 = layers.parameter(1).clone();
+  layers.parameter(1).mutable_grad() = torch::zeros({3});  // a gradient of the wrong size
+  const dsd::MomentumSgd opt{.lr = 0.1, .momentum = 0.9};
+  CHECK_THROWS_WITH_AS(layers.step(opt),
+                       "dsd: gradient of layer \"head.weight\" has 3 elements, expected 720",
+                       dsd::error);
+  CHECK(torch::equal(layers.parameter(0), before0));  // before: layer 0 had stepped
+  CHECK(layers[0].state().step == 0);
+  layers.parameter(1).mutable_grad() = torch::zeros({5, 144}, torch::kDouble);
+  CHECK_THROWS_AS(layers.step(opt), dsd::error);
+  CHECK(torch::equal(layers.parameter(0), before0));
+  CHECK(torch::equal(layers.parameter(1), before1));
+}

@@ -12,6 +12,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <functional>
 #include <string>
@@ -89,21 +90,28 @@ inline Shape shape_of(const ::torch::Tensor& t) {
 /// A view of a CPU `torch::Tensor`'s storage as a dsd parameter tensor of scalar `S` (float or
 /// double): no copy, the tensor's handle is kept so the storage stays alive. Construction checks
 /// dtype, layout, device and contiguity and throws `dsd::error` (invalid_argument) naming the
-/// problem.
+/// problem; so does every `data()`, because a module moved after wrapping (`module->to(kDouble)`,
+/// `->to(kCUDA)`) changes the tensor under the view: that is an error naming the tensor, never a
+/// `c10::Error` or a device pointer handed to host code.
 template <floating_scalar S>
 class tensor_view {
  public:
-  explicit tensor_view(::torch::Tensor t, std::string_view name = "tensor") : t_(std::move(t)) {
-    detail::require_viewable<S>(t_, name);
+  explicit tensor_view(::torch::Tensor t, std::string_view name = "tensor")
+      : t_(std::move(t)), name_(name) {
+    detail::require_viewable<S>(t_, name_);
   }
   /// The viewed tensor (a shallow handle sharing storage).
   [[nodiscard]] const ::torch::Tensor& tensor() const noexcept { return t_; }
-  [[nodiscard]] S* data() const { return t_.data_ptr<S>(); }
+  [[nodiscard]] S* data() const {
+    detail::require_viewable<S>(t_, name_);
+    return t_.data_ptr<S>();
+  }
   [[nodiscard]] std::size_t size() const { return static_cast<std::size_t>(t_.numel()); }
   [[nodiscard]] Shape shape() const { return detail::shape_of(t_); }
 
  private:
   ::torch::Tensor t_;
+  std::string name_;
 };
 
 #if defined(DSD_TORCH_DEVICE_VIEW)
@@ -112,11 +120,13 @@ class tensor_view {
 /// `Masked<cuda::device_tensor<S>>` in a .cu translation unit (<dsd/backend/cuda.cuh>) then
 /// prunes and steps it on the GPU. The view itself is host code, so it compiles with the host
 /// compiler, which libtorch's headers need (nvcc 13 in C++20 mode rejects libtorch 1.13's). `stream`
-/// is where dsd's kernels run (libtorch's current stream: `c10::cuda::getCurrentCUDAStream()`).
+/// is where dsd's kernels run: pass libtorch's current stream (`c10::cuda::getCurrentCUDAStream()`).
+/// It has no default: the legacy default stream would serialise against, or race with, the
+/// non-blocking streams libtorch's kernels run on.
 /// dsd's suite checks the refusals; the GPU path needs a CUDA libtorch, which Debian lacks.
 template <floating_scalar S>
 [[nodiscard]] cuda::device_tensor<S> device_view(const ::torch::Tensor& t, std::string_view name,
-                                                 cudaStream_t stream = nullptr) {
+                                                 cudaStream_t stream) {
   DSD_REQUIRE(t.defined() && t.is_cuda(), invalid_argument, "torch tensor \"", name,
               "\" is not a CUDA tensor; use tensor_view for CPU tensors");
   DSD_REQUIRE(t.layout() == ::c10::kStrided && !t.is_quantized() && t.is_contiguous(),
@@ -154,12 +164,22 @@ class Layers {
   using layer_type = Masked<tensor_view<S>>;
 
   Layers() = default;
-  /// Wraps `parameters` (name, tensor) in this order.
+  /// Wraps `parameters` (name, tensor) in this order. A tensor listed under several names (a
+  /// tied weight: an embedding shared with the decoder) is wrapped once, under its first name,
+  /// the others kept as its `aliases`; two tensors that overlap in one storage without being the
+  /// same tensor are refused, naming both (their masks would disagree and zero each other).
   explicit Layers(const std::vector<std::pair<std::string, ::torch::Tensor>>& parameters) {
     layers_.reserve(parameters.size());
     for (const auto& [name, p] : parameters) {
-      layers_.emplace_back(tensor_view<S>(p, name), name);
+      const tensor_view<S> view(p, name);
+      const std::size_t same = alias_of(p, name);
+      if (same < layers_.size()) {
+        aliases_[same].push_back(name);
+        continue;
+      }
+      layers_.emplace_back(view, name);
       parameters_.push_back(p);
+      aliases_.emplace_back();
     }
   }
 
@@ -172,10 +192,15 @@ class Layers {
   [[nodiscard]] const layer_type& operator[](std::size_t i) const { return layers_[i]; }
   /// The torch parameter behind layer `i` (a handle sharing its storage).
   [[nodiscard]] const ::torch::Tensor& parameter(std::size_t i) const { return parameters_[i]; }
-  /// The layer called `name`; throws listing the wrapped names if there is none.
+  /// The other names under which the module holds layer `i`'s tensor (tied weights).
+  [[nodiscard]] const std::vector<std::string>& aliases(std::size_t i) const { return aliases_[i]; }
+  /// The layer called `name` (or holding it as an alias); throws listing the wrapped names if
+  /// there is none.
   [[nodiscard]] layer_type& at(std::string_view name) {
-    for (auto& l : layers_)
-      if (l.name() == name) return l;
+    for (std::size_t i = 0; i < layers_.size(); ++i)
+      if (layers_[i].name() == name ||
+          std::find(aliases_[i].begin(), aliases_[i].end(), name) != aliases_[i].end())
+        return layers_[i];
     std::string names;
     for (const auto& l : layers_) names += (names.empty() ? "" : ", ") + l.name();
     DSD_THROW(invalid_argument, "no wrapped layer \"", name, "\"; wrapped: ", names);
@@ -183,13 +208,16 @@ class Layers {
 
   /// Zeroes the gradient of pruned weights (call between `backward()` and `step()` so weight
   /// decay and momentum see a masked gradient; `enforce` after the step is what guarantees
-  /// zeros).
+  /// zeros). Every gradient is checked before any is changed.
   void mask_grads() {
+    std::vector<std::pair<std::size_t, ::torch::Tensor>> grads;
     for (std::size_t i = 0; i < layers_.size(); ++i) {
       const ::torch::Tensor& g = parameter(i).grad();
       if (!g.defined()) continue;
-      zero_pruned(layers_[i], g, "gradient");
+      require_fits(layers_[i], g, "gradient");
+      grads.emplace_back(i, g);
     }
+    for (const auto& [i, g] : grads) zero_pruned(layers_[i], g, "gradient");
   }
 
   /// Zeroes pruned weights (after a step of any optimizer).
@@ -203,36 +231,74 @@ class Layers {
   /// after `dsd::redense` they restart from zero. An optimizer with another state type is an
   /// error naming it.
   void enforce(::torch::optim::Optimizer& opt) {
-    enforce();
+    std::vector<std::pair<std::size_t, ::torch::Tensor>> buffers;  // all checked first
     for (std::size_t i = 0; i < layers_.size(); ++i) {
+      (void)layers_[i].weights();  // the parameter itself is still viewable
       const auto it = opt.state().find(::c10::guts::to_string(parameter(i).unsafeGetTensorImpl()));
       if (it == opt.state().end()) continue;  // no step taken for this parameter yet
       for (const ::torch::Tensor& buffer : state_buffers(*it->second, layers_[i].name()))
-        if (buffer.defined()) zero_pruned(layers_[i], buffer, "optimizer state");
+        if (buffer.defined()) {
+          require_fits(layers_[i], buffer, "optimizer state");
+          buffers.emplace_back(i, buffer);
+        }
     }
+    enforce();
+    for (const auto& [i, b] : buffers) zero_pruned(layers_[i], b, "optimizer state");
   }
 
   /// One step of a dsd optimizer (`dsd::MomentumSgd`, `dsd::Adam`, ...) on every wrapped weight
   /// from its `grad()`, mask fused in. Weights without a gradient are skipped, as torch::optim
-  /// does. The module's other parameters (biases) still need a torch optimizer.
+  /// does. The module's other parameters (biases) still need a torch optimizer. All or nothing:
+  /// every weight and gradient is checked (dtype, device, layout, size) before any layer steps,
+  /// so a sparse or mistyped gradient changes nothing.
   template <class Optimizer>
   void step(const Optimizer& opt) {
+    std::vector<std::pair<std::size_t, tensor_view<S>>> grads;
     for (std::size_t i = 0; i < layers_.size(); ++i) {
       const ::torch::Tensor& g = parameter(i).grad();
       if (!g.defined()) continue;
-      opt.step(layers_[i], tensor_view<S>(g, layers_[i].name() + ".grad"));
+      (void)layers_[i].weights();
+      require_fits(layers_[i], g, "gradient");
+      grads.emplace_back(i, tensor_view<S>(g, layers_[i].name() + ".grad"));
     }
+    for (auto& [i, g] : grads) opt.step(layers_[i], g);
   }
 
  private:
   std::vector<layer_type> layers_;
   std::vector<::torch::Tensor> parameters_;  // the same tensors as layers_' views, same order
+  std::vector<std::vector<std::string>> aliases_;  // other names of each layer's tensor
 
-  static void zero_pruned(const layer_type& layer, const ::torch::Tensor& t, const char* what) {
+  /// The index of the wrapped layer that `p` is (the same tensor, or the same elements of the
+  /// same storage), or size() if none; throws if `p` partly overlaps a wrapped tensor.
+  std::size_t alias_of(const ::torch::Tensor& p, const std::string& name) const {
+    const auto range = [](const ::torch::Tensor& t) {
+      const auto* base = static_cast<const char*>(t.storage().data());
+      const auto begin = base + t.storage_offset() * static_cast<std::ptrdiff_t>(t.element_size());
+      return std::pair{begin, begin + t.numel() * static_cast<std::ptrdiff_t>(t.element_size())};
+    };
+    const auto [b, e] = range(p);
+    for (std::size_t i = 0; i < parameters_.size(); ++i) {
+      const ::torch::Tensor& q = parameters_[i];
+      if (q.unsafeGetTensorImpl() == p.unsafeGetTensorImpl()) return i;
+      const auto [qb, qe] = range(q);
+      if (qb == b && qe == e) return i;
+      DSD_REQUIRE(e <= qb || qe <= b, invalid_argument, "parameters \"", layers_[i].name(),
+                  "\" and \"", name, "\" overlap in one storage without being the same tensor; "
+                  "their masks would zero each other's kept weights (exclude one of them)");
+    }
+    return parameters_.size();
+  }
+
+  static void require_fits(const layer_type& layer, const ::torch::Tensor& t, const char* what) {
     DSD_REQUIRE(t.defined() && static_cast<std::size_t>(t.numel()) == layer.size(), size_mismatch,
                 what, " of layer \"", layer.name(), "\" has ", t.numel(), " elements, expected ",
                 layer.size());
     detail::require_viewable<S>(t, layer.name() + " " + what);
+  }
+
+  static void zero_pruned(const layer_type& layer, const ::torch::Tensor& t, const char* what) {
+    require_fits(layer, t, what);
     dsd::detail::zero_where_pruned(layer.mask(), t.data_ptr<S>());
   }
 
@@ -255,9 +321,11 @@ class Layers {
 };
 
 /// Wraps the weights of `module` chosen by `options`, by their registered names
-/// (`features.0.weight`), in registration order. Throws if an `exclude` name is not a parameter
-/// of the module, if nothing is selected, or if a selected tensor cannot be viewed (dtype, device,
-/// layout, contiguity).
+/// (`features.0.weight`), in registration order. A tied weight is wrapped once under its first
+/// name (`Layers::aliases` gives the others; excluding any of its names excludes it). Throws if
+/// an `exclude` name is not a parameter of the module, if nothing is selected, if a selected
+/// tensor cannot be viewed (dtype, device, layout, contiguity), or if two selected tensors
+/// partly overlap.
 template <floating_scalar S = float>
 [[nodiscard]] Layers<S> wrap(::torch::nn::Module& module, const WrapOptions& options = {}) {
   const auto named = module.named_parameters(/*recurse=*/true);
@@ -267,10 +335,15 @@ template <floating_scalar S = float>
     DSD_REQUIRE(named.contains(name), invalid_argument, "exclude: \"", name,
                 "\" is not a parameter of the module; parameters: ", names);
   }
+  // A tied tensor excluded under any of its names is excluded under all of them.
+  std::vector<const void*> excluded_impls;
+  for (const auto& item : named)
+    if (std::find(options.exclude.begin(), options.exclude.end(), item.key()) != options.exclude.end())
+      excluded_impls.push_back(item.value().unsafeGetTensorImpl());
   std::vector<std::pair<std::string, ::torch::Tensor>> chosen;
   for (const auto& item : named) {
-    const bool excluded = std::find(options.exclude.begin(), options.exclude.end(), item.key()) !=
-                          options.exclude.end();
+    const bool excluded = std::find(excluded_impls.begin(), excluded_impls.end(),
+                                    item.value().unsafeGetTensorImpl()) != excluded_impls.end();
     if (!excluded && options.select(item.key(), item.value()))
       chosen.emplace_back(item.key(), item.value());
   }
