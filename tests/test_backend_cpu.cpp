@@ -50,6 +50,13 @@ TEST_CASE("csr_matmul rejects an inconsistent matrix") {
   dsd::CsrMatrix<float> a{{2, 2, {0, 1}, {0}}, {1.0f}};
   std::vector<float> x(2), y(2);
   CHECK_THROWS_AS(dsd::cpu::csr_matmul(a, x, 1, y), dsd::error);
+  // Sizes that match but indices that point outside X: read out of bounds before
+  dsd::CsrMatrix<float> far{{2, 2, {0, 1, 2}, {0, 7}}, {1.0f, 2.0f}};
+  CHECK_THROWS_WITH_AS(dsd::cpu::csr_matmul(far, x, 1, y),
+                       "dsd: CSR column index 7 at position 1 is outside [0, 2)", dsd::error);
+  dsd::CsrMatrix<float> past{{2, 2, {0, 1, 9}, {0, 1}}, {1.0f, 2.0f}};
+  CHECK_THROWS_WITH_AS(dsd::cpu::csr_matmul(past, x, 1, y),
+                       "dsd: CSR row_ptr must start at 0 and end at nnz = 2", dsd::error);
 }
 
 TEST_CASE("csr_matmul checks the sizes of X and Y against the matrix and the batch") {

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <limits>
+
 #include <algorithm>
 #include <dsd/csr.hpp>
 #include <dsd/mask.hpp>
@@ -77,15 +79,15 @@ TEST_CASE_TEMPLATE("CSR conversion round-trips", M, dsd::BitMask, dsd::ByteMask)
 
 TEST_CASE("CSR conversion rejects inconsistent input") {
   const dsd::BitMask m(12, true);
-  CHECK_THROWS_WITH_AS(dsd::to_csr(m, dsd::Shape{5, 5}),
+  CHECK_THROWS_WITH_AS((void)dsd::to_csr(m, dsd::Shape{5, 5}),
                        "dsd: shape 5x5 has 25 entries but the mask has 12", dsd::error);
   dsd::CsrPattern bad{2, 3, {0, 1, 2}, {0, 3}};
-  CHECK_THROWS_WITH_AS(dsd::from_csr(bad), "dsd: CSR column index 3 at position 1 is outside [0, 3)",
+  CHECK_THROWS_WITH_AS((void)dsd::from_csr(bad), "dsd: CSR column index 3 at position 1 is outside [0, 3)",
                        dsd::error);
   bad = {2, 3, {0, 2, 1}, {0, 1}};
-  CHECK_THROWS_AS(dsd::from_csr(bad), dsd::error);
+  CHECK_THROWS_AS((void)dsd::from_csr(bad), dsd::error);
   bad = {2, 3, {0, 1}, {0}};
-  CHECK_THROWS_WITH_AS(dsd::from_csr(bad), "dsd: CSR row_ptr has 2 entries, expected rows + 1 = 3",
+  CHECK_THROWS_WITH_AS((void)dsd::from_csr(bad), "dsd: CSR row_ptr has 2 entries, expected rows + 1 = 3",
                        dsd::error);
 }
 
@@ -102,13 +104,21 @@ TEST_CASE_TEMPLATE("changed_entries counts flipped entries", M, dsd::BitMask, ds
 TEST_CASE("from_csr validates every offset before reading any column index") {
   // row_ptr {0, 5, 2} with 2 non-zeros: row 0 would read col_idx[2..4] past the end.
   const dsd::CsrPattern decreasing{2, 3, {0, 5, 2}, {0, 1}};
-  CHECK_THROWS_WITH_AS(dsd::from_csr(decreasing), "dsd: CSR row_ptr decreases at row 1 (5 then 2)",
+  CHECK_THROWS_WITH_AS((void)dsd::from_csr(decreasing), "dsd: CSR row_ptr decreases at row 1 (5 then 2)",
                        dsd::error);
   const dsd::CsrPattern huge{std::size_t{1} << 40, std::size_t{1} << 40, {0}, {}};
-  CHECK_THROWS_WITH_AS(dsd::from_csr(huge), "dsd: CSR shape 1099511627776 x 1099511627776 overflows size_t",
+  CHECK_THROWS_WITH_AS((void)dsd::from_csr(huge), "dsd: CSR shape 1099511627776 x 1099511627776 overflows size_t",
                        dsd::error);
   const dsd::CsrPattern negative{1, 3, {0, 1}, {-1}};
-  CHECK_THROWS_AS(dsd::from_csr(negative), dsd::error);
+  CHECK_THROWS_AS((void)dsd::from_csr(negative), dsd::error);
+  // rows = SIZE_MAX: rows + 1 wrapped to 0, an empty row_ptr passed and front() was read
+  const dsd::CsrPattern wrap{std::numeric_limits<std::size_t>::max(), 0, {}, {}};
+  CHECK_THROWS_WITH_AS((void)dsd::from_csr(wrap),
+                       doctest::Contains("CSR shape 18446744073709551615 x 0 overflows size_t"),
+                       dsd::error);
+  const dsd::CsrPattern empty{0, 3, {}, {}};
+  CHECK_THROWS_WITH_AS((void)dsd::from_csr(empty), "dsd: CSR row_ptr has 0 entries, expected rows + 1 = 1",
+                       dsd::error);
 }
 
 TEST_CASE("masks built from raw storage keep their invariants") {
@@ -116,13 +126,13 @@ TEST_CASE("masks built from raw storage keep their invariants") {
   const auto m = dsd::BitMask::from_words(words, 70);
   CHECK(m.count() == 70);
   const std::uint64_t tail[] = {0, 0x7f};  // bit 70 set in a mask of 70 entries
-  CHECK_THROWS_WITH_AS(dsd::BitMask::from_words(tail, 70),
+  CHECK_THROWS_WITH_AS((void)dsd::BitMask::from_words(tail, 70),
                        "dsd: BitMask of 70 entries from words with bits set past entry 70", dsd::error);
-  CHECK_THROWS_AS(dsd::BitMask::from_words(words, 200), dsd::error);
+  CHECK_THROWS_AS((void)dsd::BitMask::from_words(words, 200), dsd::error);
   const std::uint8_t bytes[] = {1, 0, 1, 1};
   CHECK(dsd::ByteMask::from_bytes(bytes).count() == 3);
   const std::uint8_t bad[] = {1, 0, 255};
-  CHECK_THROWS_WITH_AS(dsd::ByteMask::from_bytes(bad),
+  CHECK_THROWS_WITH_AS((void)dsd::ByteMask::from_bytes(bad),
                        "dsd: ByteMask byte 2 is 255; entries must be 0 (pruned) or 1 (kept)", dsd::error);
   // There is no mutable access to the raw words or bytes.
   static_assert(std::is_same_v<decltype(std::declval<dsd::BitMask&>().words()), std::span<const std::uint64_t>>);

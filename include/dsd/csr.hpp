@@ -63,14 +63,16 @@ template <masked_parameter L>
   return a;
 }
 
-/// Mask whose kept entries are exactly those listed in a CSR pattern; validates the pattern.
-template <mask_storage M = BitMask>
-[[nodiscard]] M from_csr(const CsrPattern& csr) {
-  // Everything is validated before anything is read through an index.
-  DSD_REQUIRE(csr.cols == 0 || csr.rows <= std::numeric_limits<std::size_t>::max() / csr.cols,
+/// Throws `dsd::error` unless `csr` is a well-formed pattern: rows x cols fits in size_t, rows + 1
+/// offsets starting at 0, never decreasing, ending at nnz, and every column index in [0, cols).
+/// After it, nothing read through `row_ptr` or `col_idx` is out of bounds.
+inline void validate(const CsrPattern& csr) {
+  DSD_REQUIRE(csr.rows < std::numeric_limits<std::size_t>::max() &&
+                  (csr.cols == 0 || csr.rows <= std::numeric_limits<std::size_t>::max() / csr.cols),
               invalid_argument, "CSR shape ", csr.rows, " x ", csr.cols, " overflows size_t");
-  DSD_REQUIRE(csr.row_ptr.size() == csr.rows + 1, size_mismatch, "CSR row_ptr has ",
-              csr.row_ptr.size(), " entries, expected rows + 1 = ", csr.rows + 1);
+  DSD_REQUIRE(!csr.row_ptr.empty() && csr.row_ptr.size() - 1 == csr.rows, size_mismatch,
+              "CSR row_ptr has ", csr.row_ptr.size(), " entries, expected rows + 1 = ",
+              csr.rows + 1);
   DSD_REQUIRE(csr.row_ptr.front() == 0 &&
                   csr.row_ptr.back() == static_cast<std::int64_t>(csr.col_idx.size()),
               invalid_argument,
@@ -84,6 +86,21 @@ template <mask_storage M = BitMask>
     DSD_REQUIRE(c >= 0 && static_cast<std::size_t>(c) < csr.cols, invalid_argument,
                 "CSR column index ", c, " at position ", k, " is outside [0, ", csr.cols, ")");
   }
+}
+
+/// Throws unless `a` is a valid pattern (see `validate(const CsrPattern&)`) with one value per
+/// kept entry.
+template <floating_scalar S>
+void validate(const CsrMatrix<S>& a) {
+  validate(static_cast<const CsrPattern&>(a));
+  DSD_REQUIRE(a.values.size() == a.col_idx.size(), size_mismatch, "CSR matrix has ",
+              a.values.size(), " values for ", a.col_idx.size(), " column indices");
+}
+
+/// Mask whose kept entries are exactly those listed in a CSR pattern; validates the pattern.
+template <mask_storage M = BitMask>
+[[nodiscard]] M from_csr(const CsrPattern& csr) {
+  validate(csr);  // everything is checked before anything is read through an index
   M m(csr.rows * csr.cols, false);
   for (std::size_t r = 0; r < csr.rows; ++r)
     for (auto k = csr.row_ptr[r]; k < csr.row_ptr[r + 1]; ++k)

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <type_traits>
 
@@ -16,13 +17,17 @@
 namespace dsd::cpu {
 
 /// Y = A X, where X is `a.cols` x `batch` and Y is `a.rows` x `batch`, both row-major and
-/// contiguous. Rows of Y are computed independently (in parallel for large matrices).
+/// contiguous. Rows of Y are computed independently (in parallel for large matrices). `a` is
+/// validated first (`dsd::validate`: one pass over its offsets and indices, cheap beside the
+/// product), so a malformed matrix is a `dsd::error`, never a read out of bounds.
 template <floating_scalar S>
 void csr_matmul(const CsrMatrix<S>& a, std::type_identity_t<std::span<const S>> x, std::size_t batch,
                 std::type_identity_t<std::span<S>> y) {
-  DSD_REQUIRE(a.row_ptr.size() == a.rows + 1 && a.col_idx.size() == a.values.size(), size_mismatch,
-              "csr_matmul: inconsistent CSR matrix (", a.row_ptr.size(), " row offsets for ",
-              a.rows, " rows, ", a.col_idx.size(), " indices for ", a.values.size(), " values)");
+  validate(a);
+  constexpr std::size_t max = std::numeric_limits<std::size_t>::max();
+  DSD_REQUIRE(batch == 0 || (a.cols <= max / batch && a.rows <= max / batch), invalid_argument,
+              "csr_matmul: ", a.rows, " x ", a.cols, " times a batch of ", batch,
+              " overflows size_t");
   DSD_REQUIRE(x.size() == a.cols * batch, size_mismatch, "csr_matmul: X has ", x.size(),
               " elements, expected cols x batch = ", a.cols, " x ", batch);
   DSD_REQUIRE(y.size() == a.rows * batch, size_mismatch, "csr_matmul: Y has ", y.size(),
