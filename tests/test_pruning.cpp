@@ -352,3 +352,21 @@ TEST_CASE("an excluded layer is untouched: its mask stays and a NaN in it blocks
   CHECK(dsd::prune(dsd::layers(la, lb), global)[0].kept == 50);
   CHECK(lb.mask() == b_mask);
 }
+
+TEST_CASE("a collection whose layers share storage is refused, naming both") {
+  std::vector<float> w = dsd_test::uniform<float>(100, 73), other = dsd_test::uniform<float>(10, 74);
+  dsd::Masked a(w, "a"), b(w, "b"), c(other, "c");
+  const auto before = w;
+  CHECK_THROWS_WITH_AS(dsd::prune(dsd::layers(a, c, b), dsd::UniformSparsity{.sparsity = 0.5}),
+                       doctest::Contains("prune: layers \"a\" (layer 0) and \"b\" (layer 2) share storage"),
+                       dsd::error);
+  CHECK(w == before);
+  auto d = a.duplicate();
+  CHECK_THROWS_AS(dsd::prune(dsd::layers(a, d), dsd::UniformSparsity{.sparsity = 0.5}), dsd::error);
+  // two views into one buffer that overlap
+  dsd::Masked lo(std::span<float>(w.data(), 60), "lo"), hi(std::span<float>(w.data() + 50, 50), "hi");
+  CHECK_THROWS_AS(dsd::prune(dsd::layers(lo, hi), dsd::UniformSparsity{.sparsity = 0.5}), dsd::error);
+  // adjacent views are fine
+  dsd::Masked left(std::span<float>(w.data(), 50), "left"), right(std::span<float>(w.data() + 50, 50), "right");
+  CHECK(dsd::prune(dsd::layers(left, right), dsd::UniformSparsity{.sparsity = 0.5})[1].kept == 25);
+}

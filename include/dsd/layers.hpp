@@ -153,4 +153,34 @@ void require_unique_names(C& layers, std::string_view why) {
   });
 }
 
+/// Throws if two host layers of the collection view overlapping memory (one tensor wrapped
+/// twice, `Masked::duplicate` beside its original, two views into one buffer), naming both:
+/// their masks would disagree and each prune would zero weights the other keeps.
+template <layer_collection C>
+void require_disjoint_storage(C& layers, std::string_view why) {
+  struct Range {
+    const void* begin;
+    const void* end;
+    std::size_t index;
+  };
+  std::vector<Range> ranges;
+  std::vector<std::string> names;
+  for_each_layer(layers, [&](auto& l, std::size_t i) {
+    using L = std::remove_cvref_t<decltype(l)>;
+    names.push_back(l.name());
+    if constexpr (layer_space_v<L> == memory_space::host) {
+      const auto w = l.weights();
+      ranges.push_back({w.data(), w.data() + w.size(), i});
+    }
+  });
+  std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) {
+    return std::less<const void*>{}(a.begin, b.begin);
+  });
+  for (std::size_t k = 1; k < ranges.size(); ++k)
+    DSD_REQUIRE(!std::less<const void*>{}(ranges[k].begin, ranges[k - 1].end), invalid_argument,
+                why, ": layers \"", names[ranges[k - 1].index], "\" (layer ", ranges[k - 1].index,
+                ") and \"", names[ranges[k].index], "\" (layer ", ranges[k].index,
+                ") share storage; wrap each tensor once");
+}
+
 }  // namespace dsd::detail

@@ -228,9 +228,10 @@ TEST_CASE("a prune exchanges counts, never weights: 8 KiB per float layer") {
   Sharded a(dsd_test::uniform<float>(100000, 15)), b(dsd_test::uniform<float>(3000, 16));
   dsd::Masked sa(a.local, "a"), sb(b.local, "b");
   dsd::dist::prune(dsd::layers(sa, sb), dsd::UniformSparsity{.sparsity = 0.9}, comm);
-  // 2 x 8 B layer-list check, per layer 8 B offset scan, 8 B size, 8 B NaN index, then 4 radix
-  // passes of 256 counters and one tie scan: independent of the layers' sizes.
-  CHECK(comm.bytes() == 2 * 8 + 2 * (3 * 8) + 2 * (4 * 256 * 8 + 8));
+  // 2 x 8 B layer-list check, 8 B shared-storage agreement, per layer 8 B offset scan, 8 B size,
+  // 8 B NaN index, then 4 radix passes of 256 counters and one tie scan: independent of the
+  // layers' sizes.
+  CHECK(comm.bytes() == 2 * 8 + 8 + 2 * (3 * 8) + 2 * (4 * 256 * 8 + 8));
 }
 
 TEST_CASE("checkpoints of a distributed run: replicated and sharded round trips, world size checked") {

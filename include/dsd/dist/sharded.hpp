@@ -203,6 +203,13 @@ std::vector<LayerStats> prune(C&& layers, const Thresholds& thresholds, Comm& co
   comm.all_reduce_max(hi);
   DSD_REQUIRE(lo[0] == hi[0], invalid_argument,
               "dist::prune: the ranks hold different layer lists (names or order)");
+  bool overlap = false;  // a local fact: agreed on before anyone throws
+  try {
+    dsd::detail::require_disjoint_storage(layers, "dist::prune");
+  } catch (const error&) {
+    overlap = true;
+  }
+  detail::agree_or_throw(comm, overlap, "dist::prune: two layers share storage; wrap each tensor once");
   // From here every rank holds the same names, so checks of names alone throw on all ranks alike.
   if constexpr (requires { Policy::keyed_by_name; })
     dsd::detail::require_unique_names(layers, "dist::prune with " + std::string(Policy::name));

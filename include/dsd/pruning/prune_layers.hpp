@@ -22,13 +22,14 @@ namespace dsd {
 /// (RandomCut) needs unique names. A policy with a fixed sparsity (`NMCut<N, M>::sparsity`)
 /// prunes every layer the thresholds would prune at that sparsity, whatever amount they ask.
 /// A layer the thresholds exclude (`exclude` lists) is left untouched: its mask stays, and a NaN
-/// in it blocks nothing.
+/// in it blocks nothing. Two layers viewing overlapping memory are refused, naming both.
 template <class Policy = KeepmaxCut, layer_collection C, class Thresholds>
 requires threshold_policy<Thresholds, C> std::vector<LayerStats> prune(C&& layers,
                                                                        const Thresholds& thresholds,
                                                                        const Policy& policy = {}) {
   if constexpr (requires { Policy::keyed_by_name; })
     detail::require_unique_names(layers, std::string(Policy::name) + " over a collection");
+  detail::require_disjoint_storage(layers, "prune");
   std::vector<std::size_t> counts = thresholds.prune_counts(layers);
   DSD_REQUIRE(counts.size() == layer_count(layers), size_mismatch, "threshold policy returned ",
               counts.size(), " prune counts for ", layer_count(layers), " layers");
