@@ -32,7 +32,7 @@ struct LocaleScope {
   std::locale old_cpp;
   explicit LocaleScope(const char* name) : old_c(std::setlocale(LC_ALL, nullptr)) {
     REQUIRE_MESSAGE(std::setlocale(LC_ALL, name) != nullptr,
-                    "locale ", name, " is missing (ctest compiles it with localedef into LOCPATH)");
+                    "locale ", std::string(name), " is missing (ctest compiles it with localedef into LOCPATH)");
     old_cpp = std::locale::global(std::locale(name));
   }
   ~LocaleScope() {

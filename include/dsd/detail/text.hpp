@@ -5,6 +5,7 @@
 /// Every number dsd writes to a file, a report or a progress line goes through here, so a
 /// program that called `setlocale(LC_ALL, "de_DE.UTF-8")` still writes `0.5`, never `0,5`.
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstddef>
@@ -85,12 +86,11 @@ inline void append_number(std::string& out, const FormatArg& a, char conv, int p
       return;
     }
     const int p = precision < 0 ? 6 : precision;
-    if (plus && !(v < 0) && !(v != v)) *r.ptr++ = '+';
     if (v != v) {  // to_chars spells NaN "nan" or "-nan" as printf does; keep it plain
-      out.append(buf, r.ptr);
-      out += "nan";
+      out += plus ? "+nan" : "nan";
       return;
     }
+    if (plus && !(v < 0)) *r.ptr++ = '+';
     const auto f = conv == 'f' ? std::chars_format::fixed
                    : conv == 'e' ? std::chars_format::scientific
                    : conv == 'a' ? std::chars_format::hex
@@ -136,8 +136,9 @@ std::string format(std::string_view fmt, const Args&... args) {
     while (i < fmt.size() && (fmt[i] == 'z' || fmt[i] == 'l' || fmt[i] == 'h')) ++i;
     if (i >= fmt.size()) break;
     const char conv = fmt[i];
-    const FormatArg& a = list[next < sizeof...(Args) ? next : sizeof...(Args)];
-    if (next < sizeof...(Args)) ++next;
+    constexpr std::size_t count = sizeof...(Args);
+    const FormatArg& a = list[std::min(next, count)];  // the sentinel once arguments run out
+    next = std::min(next + 1, count);
     std::string body;
     if (a.k == FormatArg::kind::missing) {
       body = "<missing>";

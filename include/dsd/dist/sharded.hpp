@@ -32,6 +32,7 @@
 #include "dsd/pruning/random_cut.hpp"
 #include "dsd/threshold/global_sparsity.hpp"
 #include "dsd/threshold/layer_sparsity.hpp"
+#include "dsd/threshold/policy.hpp"
 #include "dsd/threshold/prune_count.hpp"
 #include "dsd/threshold/uniform_sparsity.hpp"
 
