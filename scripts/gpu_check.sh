@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # The GPU check, for a machine with an NVIDIA GPU: runs the CUDA backend's tests against the CPU
-# implementation (again under compute-sanitizer's memcheck where it is installed), then the GPU
-# benchmarks, and writes every log and the benchmarks' JSON under $OUT (default build/gpu-check).
-# Finishes in a few minutes on an H100.
+# implementation (again under compute-sanitizer where it is installed: memcheck over every case
+# but the two past 2^31 elements, racecheck over the "select" suite, the kernels with shared
+# memory and the cross-stream selection cases; side by side, each capped at 240 s, so racecheck
+# adds no wall time past memcheck's cap), then the GPU benchmarks, and writes every log, the
+# benchmarks' JSON and each part's duration (timings.txt) under $OUT (default build/gpu-check).
+# Target: the whole check under 6 minutes on an H200 with prebuilt binaries (timings.txt says
+# where the time went).
 #
 #   scripts/gpu_check.sh              configure build/gpu for this machine's card and build first
 #   scripts/gpu_check.sh DIR          use binaries prebuilt by scripts/gpu_prebuild.sh (DIR holds
@@ -17,15 +21,22 @@ parts=" ${GPU_CHECK_PARTS:-tests bench train} "
 want() { [[ "$parts" == *" $1 "* ]]; }
 out="${OUT:-build/gpu-check}"
 mkdir -p "$out"
+out=$(cd "$out" && pwd)
 status=0
 step() { echo "== $*"; }
+: >"$out/timings.txt"
+part_start=$SECONDS
+timed() {  # timed NAME: the seconds since the previous call, into timings.txt
+  echo "$1 $((SECONDS - part_start)) s" | tee -a "$out/timings.txt"
+  part_start=$SECONDS
+}
 
 { nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem --format=csv
   nvcc --version | tail -2; } >"$out/device.txt" 2>&1
 cat "$out/device.txt"
 
 if [ $# -ge 1 ]; then
-  bin="$1"
+  bin=$(cd "$1" && pwd)  # absolute: the sanitizer runs start in directories of their own
   # cuSPARSE and cuBLAS come from the machine's CUDA toolkit; the rest travels with the binaries.
   export LD_LIBRARY_PATH="$bin:/usr/local/cuda/lib64:/usr/local/cuda/targets/x86_64-linux/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 else
@@ -39,7 +50,9 @@ else
   cp build/gpu/tests/cuda/test_cuda build/gpu/bench/dsd_bench_cuda build/gpu/bin/
   cp build/gpu/examples/fashion_mlp_cuda build/gpu/bin/ 2>/dev/null || true
   bin=build/gpu/bin
+  timed build
 fi
+bin=$(cd "$bin" && pwd)
 if ldd "$bin/test_cuda" | grep -q "not found"; then  # a toolkit laid out elsewhere, or pip's wheels
   extra=$(find / -xdev \( -name 'libcusparse.so.12' -o -name 'libcublas.so.13' -o -name 'libcublasLt.so.13' \) \
             2>/dev/null | xargs -r -n1 dirname | sort -u | paste -sd:)
@@ -58,13 +71,36 @@ if [ -x "$bin/test_nccl" ]; then  # dsd::dist's NCCL adapter, one rank on GPU 0
   [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "test_nccl failed"; status=1; }
 fi
 
-if command -v compute-sanitizer >/dev/null; then
-  step "GPU tests under compute-sanitizer memcheck (the 8.6 GB selection case left out)"
-  timeout 240 compute-sanitizer --tool memcheck --error-exitcode 3 "$bin/test_cuda" \
-      --test-case-exclude='selection past*' >"$out/memcheck.log" 2>&1
-  rc=$?
-  tail -5 "$out/memcheck.log"
-  [ "$rc" -eq 0 ] || { echo "memcheck failed (exit $rc)"; status=1; }
+timed tests
+
+sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
+if [ -n "$sanitizer" ]; then
+  # Each run in a directory of its own (the checkpoint case writes files into the working one).
+  sanitize() {  # sanitize TOOL ARGS...: runs test_cuda under TOOL, log in $out/TOOL.log
+    local tool=$1; shift
+    mkdir -p "$out/$tool.cwd"
+    (cd "$out/$tool.cwd" &&
+       timeout 240 "$sanitizer" --tool "$tool" --error-exitcode 3 "$bin/test_cuda" "$@") \
+      >"$out/$tool.log" 2>&1
+    echo $? >"$out/$tool.rc"
+  }
+  step "GPU tests under compute-sanitizer: memcheck (all but the cases past 2^31 elements)" \
+       "and racecheck (the select suite), side by side"
+  sanitize memcheck --test-case-exclude='*past 2^31*' &
+  mode=$(nvidia-smi --query-gpu=compute_mode --format=csv,noheader 2>/dev/null | head -1)
+  [ "$mode" = "Default" ] || wait  # one process at a time on an exclusive GPU
+  sanitize racecheck --test-suite=select &
+  wait
+  for tool in memcheck racecheck; do
+    echo "-- $tool"
+    tail -5 "$out/$tool.log"
+    rc=$(cat "$out/$tool.rc")
+    [ "$rc" -eq 124 ] && echo "$tool timed out after 240 s"
+    [ "$rc" -eq 0 ] || { echo "$tool failed (exit $rc)"; status=1; }
+  done
+  timed sanitizers
+else
+  echo "compute-sanitizer not found: memcheck and racecheck skipped"
 fi
 fi
 
@@ -73,6 +109,7 @@ step "GPU benchmarks"
 "$bin/dsd_bench_cuda" --benchmark_min_time=0.2 --benchmark_out="$out/bench_cuda.json" \
     --benchmark_out_format=json 2>&1 | tee "$out/bench_cuda.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "dsd_bench_cuda failed"; status=1; }
+timed bench
 fi
 
 data="$bin/data"
@@ -91,7 +128,9 @@ if want train && [ -x "$bin/fashion_mlp_cuda" ] && [ -f "$data/train-images-idx3
     done
   done
   rm -f "$out/run.csv"
+  timed train
 fi
 
+echo "total $SECONDS s" | tee -a "$out/timings.txt"
 echo "gpu_check: $([ $status -eq 0 ] && echo PASS || echo FAIL), results in $out"
 exit $status

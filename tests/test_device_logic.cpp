@@ -6,7 +6,10 @@
 #include <cstdint>
 #include <dsd/detail/counter_rng.hpp>
 #include <dsd/detail/device_logic.hpp>
+#include <dsd/threshold/prune_count.hpp>
+#include <map>
 #include <random>
+#include <stdexcept>
 #include <vector>
 
 TEST_CASE("owning_segment finds the layer of a group, empty layers included") {
@@ -63,4 +66,83 @@ TEST_CASE("Random-Cut's integer keys rank exactly as its double scores") {
     REQUIRE((a < b) == (sa < sb));
     REQUIRE((a == b) == (sa == sb));
   }
+}
+
+TEST_CASE(
+    "fits_int32_csr counts kept entries in 64 bits: a 65536 x 65536 layer at 30 % does not fit") {
+  using dsd::detail::fits_int32_csr;
+  constexpr std::uint64_t max = 2147483647;  // INT32_MAX
+  REQUIRE(dsd::detail::int32_csr_limit == max);
+  const std::uint64_t side = 65536, n = side * side;
+  const std::uint64_t kept = n - dsd::prune_count(n, 0.3);
+  CHECK(kept == 3006477107u);
+  CHECK(side < max);  // what SparseLinear checked before: rows and cols alone pass
+  CHECK(!fits_int32_csr(side, side, kept));
+  CHECK(!fits_int32_csr(side, side, n));                             // the layer dense
+  CHECK(!fits_int32_csr(side, side, n - dsd::prune_count(n, 0.5)));  // 2^31 kept: one too many
+  CHECK(fits_int32_csr(side, side, n - dsd::prune_count(n, 0.51)));
+  CHECK(fits_int32_csr(side, side, max));
+  CHECK(!fits_int32_csr(side, side, max + 1));
+  CHECK(!fits_int32_csr(side, side, std::uint64_t{1} << 32));  // wraps to 0 as an int
+  CHECK(fits_int32_csr(max - 1, 1, 0));
+  CHECK(!fits_int32_csr(max, 1, 0));  // rows + 1 row offsets must fit
+  CHECK(!fits_int32_csr(1, max, 0));
+}
+
+namespace {
+/// A fake device allocator with a byte budget: allocations past it throw, as cudaMalloc fails.
+struct Arena {
+  std::size_t budget = 0, used = 0;
+  std::map<std::uint64_t*, std::size_t> live;
+  std::uint64_t* allocate(std::size_t n) {
+    if (used + n > budget) throw std::runtime_error("out of memory");
+    auto* p = new std::uint64_t[n];
+    live[p] = n;
+    used += n;
+    return p;
+  }
+  void release(std::uint64_t* p) {
+    used -= live.at(p);
+    live.erase(p);
+    delete[] p;
+  }
+  ~Arena() {
+    for (auto& [p, n] : live) delete[] p;
+  }
+};
+}  // namespace
+
+TEST_CASE("grow_scratch keeps the old buffer and capacity when an allocation fails") {
+  Arena arena;
+  arena.budget = 100;
+  std::uint64_t* p = nullptr;
+  std::size_t capacity = 0;
+  const auto grow = [&](std::size_t n) {
+    return dsd::detail::grow_scratch(
+        p, capacity, n, [&](std::size_t k) { return arena.allocate(k); },
+        [&](std::uint64_t* q) { arena.release(q); });
+  };
+  std::uint64_t* const first = grow(4);
+  REQUIRE(first != nullptr);
+  CHECK(capacity == 4);
+  CHECK(grow(3) == first);  // never shrinks, no new allocation
+  // A request past the budget fails: the old buffer stays allocated and described.
+  CHECK_THROWS_AS(grow(1000), std::runtime_error);
+  CHECK(p == first);
+  CHECK(capacity == 4);
+  CHECK(arena.live.size() == 1);
+  // The next smaller request gets the old buffer (the bug: a null pointer with capacity 4).
+  CHECK(grow(2) == first);
+  CHECK(grow(4) == first);
+  // Growth allocates before it releases, and the old buffer is released once.
+  std::uint64_t* const second = grow(50);
+  CHECK(second != nullptr);
+  CHECK(second != first);
+  CHECK(capacity == 50);
+  CHECK(arena.live.size() == 1);
+  CHECK(arena.live.count(second) == 1);
+  // Growth that only fits once the old buffer is freed fails under the strong guarantee.
+  CHECK_THROWS_AS(grow(60), std::runtime_error);
+  CHECK(p == second);
+  CHECK(capacity == 50);
 }

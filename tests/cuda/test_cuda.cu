@@ -4,38 +4,28 @@
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
-#include <cstdio>
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
+#include <dsd/backend/cuda.cuh>
+#include <dsd/dsd.hpp>
 #include <dsd/io/checkpoint.hpp>
 #include <fstream>
 #include <iterator>
-#include <stdexcept>
-#include <dsd/backend/cuda.cuh>
-#include <dsd/dsd.hpp>
 #include <limits>
+#include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "../test_util.hpp"
-
+#include "util.cuh"
 
 namespace {
-const bool has_device = dsd::cuda::device_count() > 0;
-
-template <class S>
-using DLayer = dsd::cuda::DeviceMasked<S>;
-
-std::vector<std::uint64_t> words_of(const dsd::BitMask& m) { return {m.words().begin(), m.words().end()}; }
-
-/// A device copy of `host` and a layer wrapping it.
-template <class S>
-struct DeviceWeights {
-  dsd::cuda::DeviceBuffer<S> buf;
-  DLayer<S> layer;
-  DeviceWeights(const std::vector<S>& host, std::string name, dsd::Shape shape = {})
-      : buf(host), layer(dsd::cuda::device_tensor<S>{buf.data(), host.size(), shape}, std::move(name)) {}
-};
+using dsd_test::DeviceWeights;
+using dsd_test::DLayer;
+using dsd_test::has_device;
+using dsd_test::words_of;
 
 /// Prunes the same weights on the CPU and the GPU and checks masks, thresholds and weights agree.
 template <class S, class Policy>
@@ -65,7 +55,8 @@ TEST_CASE("GPU calls without a GPU fail with errc::no_device" * doctest::skip(ha
   CHECK_THROWS_AS(dsd::cuda::DeviceBuffer<float>(16), dsd::error);
 }
 
-TEST_CASE("device Keepmax-Cut equals the CPU mask, ties included" * doctest::skip(!has_device)) {
+TEST_CASE("device Keepmax-Cut equals the CPU mask, ties included" * doctest::skip(!has_device) *
+          doctest::test_suite("select")) {
   for (std::size_t n : {std::size_t{1}, std::size_t{63}, std::size_t{1000}, std::size_t{2048 * 3 + 5},
                         (std::size_t{1} << 20) + 13}) {
     auto w = dsd_test::uniform<float>(n, 3);
@@ -81,14 +72,15 @@ TEST_CASE("device Keepmax-Cut equals the CPU mask, ties included" * doctest::ski
 }
 
 TEST_CASE("device Random-Cut equals the CPU mask; N:M and user policies through the host" *
-          doctest::skip(!has_device)) {
+          doctest::skip(!has_device) * doctest::test_suite("select")) {
   const auto w = dsd_test::uniform<float>(100000, 6);
   for (std::uint64_t seed : {0ull, 7ull}) check_same_prune(w, 50000, dsd::RandomCut{.seed = seed});
   check_same_prune(dsd_test::uniform<double>(3000, 7), 1000, dsd::RandomCut{.seed = 3});
   check_same_prune(w, 50000, dsd::NMCut<2, 4>{}, dsd::Shape{250, 400});
 }
 
-TEST_CASE("NaN and Inf weights give the CPU's error on the device" * doctest::skip(!has_device)) {
+TEST_CASE("NaN and Inf weights give the CPU's error on the device" * doctest::skip(!has_device) *
+          doctest::test_suite("select")) {
   for (float bad : {std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::infinity()}) {
     auto w = dsd_test::uniform<float>(10000, 8);
     w[4321] = bad;
@@ -119,7 +111,7 @@ TEST_CASE("NaN and Inf weights give the CPU's error on the device" * doctest::sk
 }
 
 TEST_CASE("GlobalSparsity over device layers: one device select, the CPU's counts and masks" *
-          doctest::skip(!has_device)) {
+          doctest::skip(!has_device) * doctest::test_suite("select")) {
   std::vector<std::vector<float>> w = {dsd_test::uniform<float>(30000, 1, 0.5),
                                        dsd_test::uniform<float>(5000, 2, 2.0),
                                        dsd_test::uniform<float>(70001, 3, 1.0)};
@@ -243,6 +235,75 @@ TEST_CASE("device optimizer inputs are checked" * doctest::skip(!has_device)) {
   CHECK_THROWS_AS(DLayer<float>(dsd::cuda::device_tensor<float>{host.data(), 10}, "h"), dsd::error);
 }
 
+TEST_CASE(
+    "cuda::step is all or nothing: a bad gradient of layer 130 changes no layer and launches "
+    "nothing" *
+    doctest::skip(!has_device)) {
+  // More layers than one launch takes (128): before, the first launch had run, and every earlier
+  // layer's state and step count had changed, when the last gradient was found wrong.
+  const std::size_t n_layers = dsd::cuda::max_tensors_per_launch + 2, n = 300;
+  std::vector<std::vector<float>> w;
+  std::vector<dsd::cuda::DeviceBuffer<float>> wb, g;
+  for (std::size_t i = 0; i < n_layers; ++i) {
+    w.push_back(dsd_test::uniform<float>(n, 100 + i));
+    wb.emplace_back(w.back());
+    g.emplace_back(dsd_test::uniform<float>(n, 300 + i));
+  }
+  std::vector<DLayer<float>> owned;
+  for (std::size_t i = 0; i < n_layers; ++i)
+    owned.emplace_back(dsd::cuda::device_tensor<float>{wb[i].data(), n}, "l" + std::to_string(i));
+  const auto grads_with_last = [&](dsd::cuda::device_tensor<const float> last) {
+    std::vector<dsd::cuda::device_tensor<const float>> grads;
+    for (std::size_t i = 0; i + 1 < n_layers; ++i) grads.push_back({g[i].data(), n});
+    grads.push_back(last);
+    return grads;
+  };
+  const auto unchanged = [&](std::int64_t steps, const std::vector<std::vector<float>>& weights,
+                             const std::vector<std::vector<float>>& first) {
+    for (std::size_t i = 0; i < n_layers; ++i) {
+      CAPTURE(i);
+      REQUIRE(owned[i].state().step == steps);
+      REQUIRE(wb[i].download() == weights[i]);
+      if (first.empty())
+        REQUIRE(owned[i].state().first.empty());
+      else
+        REQUIRE(owned[i].state().first.download() == first[i]);
+    }
+  };
+  const std::vector<float> host(n, 1.0f);
+  dsd::cuda::DeviceBuffer<float> short_grad(n - 1);
+  const dsd::Adam adam{.lr = 0.01};
+  // Before any step: no state to allocate half-way either.
+  CHECK_THROWS_WITH_AS(dsd::cuda::step(adam, owned, grads_with_last({short_grad.data(), n - 1})),
+                       "dsd: adam: gradient of 299 elements for layer \"l129\" of 300 weights",
+                       dsd::error);
+  unchanged(0, w, {});
+  try {
+    dsd::cuda::step(adam, owned, grads_with_last({host.data(), n}));
+    FAIL("expected dsd::error");
+  } catch (const dsd::error& e) {
+    CHECK(e.code() == dsd::errc::invalid_argument);
+    CHECK(std::string(e.what()) ==
+          "dsd: adam: the gradient for layer \"l129\" is in host memory; pass device memory");
+  }
+  unchanged(0, w, {});
+  CHECK_THROWS_WITH_AS(dsd::cuda::step(adam, owned, grads_with_last({nullptr, n})),
+                       "dsd: adam: the gradient for layer \"l129\" is a null pointer", dsd::error);
+  unchanged(0, w, {});
+  // After a good step: step counts, moments and weights stay as that step left them.
+  dsd::cuda::step(adam, owned, grads_with_last({g.back().data(), n}));
+  std::vector<std::vector<float>> w1, m1;
+  for (std::size_t i = 0; i < n_layers; ++i) {
+    w1.push_back(wb[i].download());
+    m1.push_back(owned[i].state().first.download());
+  }
+  REQUIRE(w1[0] != w[0]);
+  CHECK_THROWS_AS(dsd::cuda::step(adam, owned, grads_with_last({host.data(), n})), dsd::error);
+  CHECK_THROWS_AS(dsd::cuda::step(adam, owned, grads_with_last({short_grad.data(), n - 1})),
+                  dsd::error);
+  unchanged(1, w1, m1);
+}
+
 TEST_CASE("run() drives device layers: prune, sparse steps, re-dense from zero" * doctest::skip(!has_device)) {
   auto w0 = dsd_test::uniform<float>(50000, 31), w1 = dsd_test::uniform<float>(20000, 32);
   DeviceWeights<float> a(w0, "a"), b(w1, "b");
@@ -349,6 +410,34 @@ TEST_CASE("SparseLinear: SpMM, CSC SpMM and SDDMM against dense products on the 
   dsd::cuda::CublasHandle cublas;
   const auto t = dsd::cuda::time_step_products(sp, cublas, d.layer, batch);  // runs both paths
   CHECK((t.sparse_ms > 0 && t.dense_ms > 0));
+}
+
+TEST_CASE(
+    "SparseLinear past 2^31 kept weights: a 65536 x 65536 layer is refused with its name and "
+    "count" *
+    doctest::skip(!has_device)) {
+  // 16 GiB of weights. The kept count was an int scan: dense it wrapped to 0 (an empty pattern,
+  // silently), 30 % pruned to a negative count.
+  const std::size_t side = 65536, n = side * side;
+  dsd::cuda::DeviceBuffer<float> buf(n);
+  DSD_CUDA_CHECK(cudaMemset(buf.data(), 0, n * sizeof(float)));
+  DLayer<float> layer(dsd::cuda::device_tensor<float>{buf.data(), n, {side, side}}, "huge_fc");
+  dsd::cuda::CusparseHandle handle;
+  const auto refused = [&](std::size_t kept) {
+    try {
+      dsd::cuda::SparseLinear<float> sp(handle, layer);
+      FAIL("expected dsd::error, got a pattern of " << sp.nnz());
+    } catch (const dsd::error& e) {
+      CHECK(e.code() == dsd::errc::invalid_argument);
+      CHECK(std::string(e.what()) ==
+            "dsd: SparseLinear: layer \"huge_fc\" of 65536x65536 keeps " + std::to_string(kept) +
+                " weights, more than cuSPARSE's 32-bit indices hold (2147483647)");
+    }
+  };
+  refused(n);
+  const auto stats = dsd::prune_exactly(layer, dsd::prune_count(n, 0.3));
+  REQUIRE(stats.kept == 3006477107u);
+  refused(stats.kept);
 }
 
 TEST_CASE("device checkpoints are byte-identical to host ones; sensitivity analysis restores" *

@@ -1,10 +1,12 @@
 #pragma once
 // The index arithmetic of the CUDA backend's kernels as host-device functions, so the CPU test
 // suite checks exactly the code the kernels run (tests/test_device_logic.cpp); a kernel differs
-// from tested code only in how it iterates.
+// from tested code only in how it iterates. Also the host-side rules the GPU code decides by (the
+// limits of cuSPARSE's 32-bit indices, the growth of a device scratch buffer), for the same reason.
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 #include "dsd/config.hpp"
 
@@ -47,6 +49,34 @@ DSD_HOST_DEVICE std::size_t count_bits(const std::uint64_t* words, std::size_t b
   }
   for (; i < end; ++i) c += (words[i >> 6] >> (i & 63)) & 1u;
   return c;
+}
+
+/// The most entries a CSR matrix with cuSPARSE's 32-bit indices can hold (its rows and columns
+/// stay below it): row offsets and column indices are `int`, and so are csr2csc's sizes.
+inline constexpr std::uint64_t int32_csr_limit =
+    static_cast<std::uint64_t>(std::numeric_limits<std::int32_t>::max());
+
+/// Whether a rows x cols pattern with `nnz` kept entries fits CSR with 32-bit indices. `nnz` is
+/// counted in 64 bits: a 65536 x 65536 layer has rows and columns within the limit but, 30 %
+/// pruned, keeps 3,006,477,107 entries, past what an `int` offset holds.
+DSD_HOST_DEVICE bool fits_int32_csr(std::uint64_t rows, std::uint64_t cols, std::uint64_t nnz) {
+  return rows < int32_csr_limit && cols < int32_csr_limit && nnz <= int32_csr_limit;
+}
+
+/// Makes the scratch array `p` (of `capacity` elements) hold at least `n`, with the strong
+/// guarantee: `allocate(n)` returns the new array or throws, and only once it succeeded is the old
+/// one handed to `release` and are `p` and `capacity` changed, so after a failed allocation both
+/// still describe the old, usable array. Never shrinks. Returns `p`.
+template <class T, class Allocate, class Release>
+T* grow_scratch(T*& p, std::size_t& capacity, std::size_t n, Allocate&& allocate,
+                Release&& release) {
+  if (n <= capacity) return p;
+  T* const fresh = allocate(n);
+  T* const old = p;
+  p = fresh;
+  capacity = n;
+  if (old != nullptr) release(old);  // may throw; the new array is already in place
+  return p;
 }
 
 }  // namespace dsd::detail

@@ -10,9 +10,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <vector>
 
+#include "dsd/detail/device_logic.hpp"
 #include "dsd/dist/communicator.hpp"
 #include "dsd/error.hpp"
 
@@ -95,14 +97,23 @@ class Nccl {
                        "cudaMemcpyAsync");
     wait();
   }
+  /// The staging buffer, grown to `words` if needed. Strong guarantee: when the allocation fails
+  /// the old buffer and its capacity are kept, so a later, smaller request still gets it.
   std::uint64_t* device(std::size_t words) {
-    if (words > capacity_) {
-      if (scratch_ != nullptr) detail::cuda_check(cudaFree(scratch_), "cudaFree");
-      scratch_ = nullptr;
-      detail::cuda_check(cudaMalloc(&scratch_, words * sizeof(std::uint64_t)), "cudaMalloc");
-      capacity_ = words;
-    }
-    return scratch_;
+    DSD_REQUIRE(words <= std::numeric_limits<std::size_t>::max() / sizeof(std::uint64_t),
+                invalid_argument, "NCCL staging buffer of ", words, " words");
+    return dsd::detail::grow_scratch(
+        scratch_, capacity_, words,
+        [](std::size_t n) {
+          void* p = nullptr;
+          const cudaError_t rc = cudaMalloc(&p, n * sizeof(std::uint64_t));
+          if (rc != cudaSuccess)
+            (void)cudaGetLastError();  // so later checks do not report it again
+          DSD_REQUIRE(rc == cudaSuccess, backend, "cudaMalloc of ", n * sizeof(std::uint64_t),
+                      " bytes for the NCCL staging buffer failed: ", cudaGetErrorString(rc));
+          return static_cast<std::uint64_t*>(p);
+        },
+        [](std::uint64_t* p) { detail::cuda_check(cudaFree(p), "cudaFree"); });
   }
   void wait() { detail::cuda_check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize"); }
 

@@ -7,9 +7,8 @@
 #include <cuda_runtime.h>
 #include <cusparse.h>
 
-#include <utility>
-
 #include "dsd/backend/cuda/error.cuh"
+#include "dsd/backend/cuda/owned.cuh"
 
 /// Throws `dsd::error(errc::backend)` naming the call and cuSPARSE's status unless it succeeds.
 #define DSD_CUSPARSE_CHECK(expr) DSD_STATUS_CHECK(expr, CUSPARSE_STATUS_SUCCESS, cusparseGetErrorString)
@@ -18,31 +17,6 @@
 #define DSD_CUBLAS_CHECK(expr) DSD_STATUS_CHECK(expr, CUBLAS_STATUS_SUCCESS, cublasGetStatusString)
 
 namespace dsd::cuda {
-
-namespace detail {
-/// A library handle or descriptor owned by value: `Destroy` runs once, on the last owner.
-template <class H, auto Destroy>
-class Owned {
- public:
-  Owned() = default;
-  explicit Owned(H h) noexcept : h_(h) {}
-  Owned(const Owned&) = delete;
-  Owned& operator=(const Owned&) = delete;
-  Owned(Owned&& o) noexcept : h_(std::exchange(o.h_, H{})) {}
-  Owned& operator=(Owned&& o) noexcept {
-    std::swap(h_, o.h_);
-    return *this;
-  }
-  ~Owned() {
-    if (h_) Destroy(h_);
-  }
-  [[nodiscard]] H get() const noexcept { return h_; }
-  explicit operator bool() const noexcept { return h_ != H{}; }
-
- private:
-  H h_{};
-};
-}  // namespace detail
 
 namespace detail {
 /// A library handle created on construction (after checking for a GPU) and bound to a stream.
@@ -61,6 +35,30 @@ class Handle {
  private:
   Owned<H, Destroy> h_;
 };
+
+/// Binds a library handle to `stream` for a scope and gives it back its previous stream after,
+/// so that a handle shared by layers on different streams (or with the caller's own calls)
+/// queues each layer's library calls on that layer's stream.
+template <class H, auto GetStream, auto SetStream, auto Check>
+class StreamScope {
+ public:
+  StreamScope(H h, cudaStream_t stream) : h_(h) {
+    Check(GetStream(h_, &previous_), "get the stream of");
+    if (previous_ == stream) return;
+    Check(SetStream(h_, stream), "set the stream of");
+    rebound_ = true;
+  }
+  StreamScope(const StreamScope&) = delete;
+  StreamScope& operator=(const StreamScope&) = delete;
+  ~StreamScope() {
+    if (rebound_) SetStream(h_, previous_);  // it was accepted once: a failure cannot be reported
+  }
+
+ private:
+  H h_;
+  cudaStream_t previous_ = nullptr;
+  bool rebound_ = false;
+};
 inline void check_cusparse(cusparseStatus_t s, const char* what) {
   DSD_REQUIRE(s == CUSPARSE_STATUS_SUCCESS, backend, "cannot ", what, " a cuSPARSE handle: ",
               cusparseGetErrorString(s));
@@ -77,5 +75,15 @@ using CusparseHandle = detail::Handle<cusparseHandle_t, cusparseCreate, cusparse
 /// A cuBLAS handle bound to a stream.
 using CublasHandle =
     detail::Handle<cublasHandle_t, cublasCreate, cublasDestroy, cublasSetStream, detail::check_cublas>;
+
+namespace detail {
+/// A cuSPARSE handle's calls queued on a given stream for a scope.
+using CusparseStreamScope =
+    StreamScope<cusparseHandle_t, cusparseGetStream, cusparseSetStream, check_cusparse>;
+/// A cuBLAS handle's calls queued on a given stream for a scope. (Rebinding makes cuBLAS drop a
+/// workspace set with `cublasSetWorkspace` for its default pool.)
+using CublasStreamScope =
+    StreamScope<cublasHandle_t, cublasGetStream, cublasSetStream, check_cublas>;
+}  // namespace detail
 
 }  // namespace dsd::cuda

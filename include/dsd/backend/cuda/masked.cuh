@@ -11,11 +11,13 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
-#include <functional>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -23,6 +25,7 @@
 #include "dsd/backend/cuda/device_buffer.cuh"
 #include "dsd/backend/cuda/device_mask.cuh"
 #include "dsd/backend/cuda/device_tensor.cuh"
+#include "dsd/backend/cuda/event.cuh"
 #include "dsd/backend/cuda/select.cuh"
 #include "dsd/layers.hpp"
 #include "dsd/masked.hpp"
@@ -88,6 +91,7 @@ class Masked<cuda::device_tensor<S>, cuda::DeviceBitMask> {
     DSD_REQUIRE(attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged,
                 invalid_argument, "layer \"", name_,
                 "\": device_tensor points to host memory; wrap host weights as a host tensor");
+    device_ = attr.device;
     mask_ = cuda::DeviceBitMask(view.count, true, view.stream);
     kept_ = view.count;
   }
@@ -103,12 +107,36 @@ class Masked<cuda::device_tensor<S>, cuda::DeviceBitMask> {
   [[nodiscard]] std::size_t size() const noexcept { return tensor_.count; }
   [[nodiscard]] Shape shape() const noexcept { return tensor_.shape(); }
   [[nodiscard]] cudaStream_t stream() const noexcept { return tensor_.stream; }
+  /// The device that holds the weights.
+  [[nodiscard]] int device() const noexcept { return device_; }
   [[nodiscard]] cuda::DeviceState<scalar_type>& state() noexcept { return state_; }
   [[nodiscard]] const cuda::DeviceState<scalar_type>& state() const noexcept { return state_; }
   [[nodiscard]] double threshold() const noexcept { return threshold_; }
   /// Increases whenever the mask may have changed (set, rewritten, re-densed): what a cache of
   /// the pattern (e.g. a `SparseLinear`) compares against to know it must rebuild.
   [[nodiscard]] std::uint64_t mask_version() const noexcept { return version_; }
+
+  /// Throws unless `grad` can be this layer's gradient in `who`'s update (an optimizer's name):
+  /// as many elements as weights, in device memory on the weights' device. Changes nothing; the
+  /// last pointer that passed is remembered, so a training loop's gradient buffers are looked up
+  /// once rather than every step.
+  template <class GS>
+  void require_gradient(std::string_view who, const cuda::device_tensor<GS>& grad) const {
+    DSD_REQUIRE(grad.count == size(), size_mismatch, who, ": gradient of ", grad.count,
+                " elements for layer \"", name_, "\" of ", size(), " weights");
+    DSD_REQUIRE(grad.ptr != nullptr, invalid_argument, who, ": the gradient for layer \"", name_,
+                "\" is a null pointer");
+    if (grad.ptr == checked_gradient_) return;
+    cudaPointerAttributes attr{};
+    DSD_CUDA_CHECK(cudaPointerGetAttributes(&attr, grad.ptr));
+    DSD_REQUIRE(attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged,
+                invalid_argument, who, ": the gradient for layer \"", name_,
+                "\" is in host memory; pass device memory");
+    DSD_REQUIRE(attr.type == cudaMemoryTypeManaged || attr.device == device_, invalid_argument, who,
+                ": the gradient for layer \"", name_, "\" is on device ", attr.device,
+                ", its weights on device ", device_);
+    checked_gradient_ = grad.ptr;
+  }
 
   /// Installs a new mask (device or host), then enforces it.
   void set_mask(cuda::DeviceBitMask mask, double threshold = 0.0) {
@@ -165,6 +193,8 @@ class Masked<cuda::device_tensor<S>, cuda::DeviceBitMask> {
   std::size_t kept_ = 0;
   std::uint64_t version_ = 0;
   double threshold_ = 0.0;
+  int device_ = 0;
+  mutable const void* checked_gradient_ = nullptr;  ///< the last gradient require_gradient passed
 };
 
 namespace cuda {
@@ -276,27 +306,36 @@ void upload_snapshot(DeviceMasked<S>& layer, LayerSnapshot<S> snap) {
 }
 
 /// Per-layer prune counts for `GlobalSparsity` over device layers: one device selection across
-/// all of them (found by `GlobalSparsity::prune_counts` through argument-dependent lookup).
+/// all of them (found by `GlobalSparsity::prune_counts` through argument-dependent lookup),
+/// queued on the first layer's stream after the work queued so far on every layer's stream.
 template <layer_collection C>
 std::vector<std::size_t> global_prune_counts(C& layers, const GlobalSparsity& global,
                                              SelectWorkspace& ws = default_workspace()) {
   using S = collection_scalar_t<C>;
   std::vector<Segment> segs;
+  std::vector<cudaStream_t> streams;
   std::size_t total = 0;
-  cudaStream_t stream = nullptr;
-  for_each_layer(layers, [&](auto& l, std::size_t i) {
+  for_each_layer(layers, [&](auto& l, std::size_t) {
     static_assert(std::is_same_v<typename std::remove_cvref_t<decltype(l)>::scalar_type, S>,
                   "dsd: GlobalSparsity needs all layers to share one scalar type");
     const bool excluded =
         std::find(global.exclude.begin(), global.exclude.end(), l.name()) != global.exclude.end();
     segs.push_back(detail::segment_of(l, nullptr, !excluded));
+    streams.push_back(l.stream());
     total += segs.back().n;
-    if (i == 0) stream = l.stream();
   });
   DSD_REQUIRE(total > 0, empty_tensor, "GlobalSparsity over layers with no prunable weights");
   const std::size_t k = prune_count(total, global.sparsity, "<global>");
   std::vector<std::size_t> counts(segs.size(), 0);
   if (k == 0) return counts;
+  // The selection reads every layer on one stream: it must see what each layer's own stream
+  // wrote (an optimizer step, an upload). It waits for the host before returning, so nothing
+  // is left reading the weights afterwards.
+  const cudaStream_t stream = streams.front();
+  Event carrier;  // no CUDA call unless some layer has a stream of its own
+  for (std::size_t i = 1; i < streams.size(); ++i)
+    if (std::find(streams.begin(), streams.begin() + i, streams[i]) == streams.begin() + i)
+      order_after(streams[i], stream, carrier);
   // NaN/Inf are not reported here: each layer's own prune does, in layer order, as on the CPU.
   const dsd::cuda::detail::MagnitudeKeys<S> keys;
   ws.prepare(segs, stream);
@@ -328,12 +367,14 @@ template <class Policy = KeepmaxCut, class S>
                   "RandomCut needs a named layer: its random stream is keyed by the name, so unnamed "
                   "layers of one size would all get the same pattern");
     cuda::detail::require_finite(layer);
-    return [&layer, count, policy] {
-      cuda::SelectWorkspace& ws = cuda::default_workspace();
+    const auto keys = [&] {
       if constexpr (std::is_same_v<Policy, KeepmaxCut>)
-        cuda::detail::prune_on_device(layer, count, cuda::detail::MagnitudeKeys<S>{}, ws);
+        return cuda::detail::MagnitudeKeys<S>{};
       else
-        cuda::detail::prune_on_device(layer, count, cuda::detail::RandomKeys<S>{policy.seed}, ws);
+        return cuda::detail::RandomKeys<S>{policy.seed};
+    }();
+    return [&layer, count, keys] {
+      cuda::detail::prune_on_device(layer, count, keys, cuda::default_workspace());
       return layer.stats();
     };
   } else {

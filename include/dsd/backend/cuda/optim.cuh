@@ -1,11 +1,11 @@
 #pragma once
 /// \file
-/// The masked optimizers on the GPU, every layer in one launch (multi-tensor apply, as PyTorch's
-/// fused optimizers and apex's FusedAdam do): `dsd::cuda::step(opt, layers, grads)` takes dsd's
-/// own optimizer structs (`Sgd`, `MomentumSgd`, `Nesterov`, `Adam`, `AdamW`) with their
+/// The masked optimizers on the GPU, the layers of a stream in one launch (multi-tensor apply, as
+/// PyTorch's fused optimizers and apex's FusedAdam do): `dsd::cuda::step(opt, layers, grads)` takes
+/// dsd's own optimizer structs (`Sgd`, `MomentumSgd`, `Nesterov`, `Adam`, `AdamW`) with their
 /// hyper-parameters, applies the update rules of `dsd/optim/rules.hpp` (the CPU's, as host-device
 /// code) with the mask fused in, and keeps pruned weights and their state exactly zero. Each layer
-/// keeps its own step count; up to `max_tensors_per_launch` layers share a launch.
+/// keeps its own step count; up to `max_tensors_per_launch` layers on one stream share a launch.
 
 #include <cuda_runtime.h>
 
@@ -17,9 +17,12 @@
 #include <ranges>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
+#include "dsd/backend/cuda/device_buffer.cuh"
 #include "dsd/backend/cuda/device_tensor.cuh"
+#include "dsd/backend/cuda/event.cuh"
 #include "dsd/backend/cuda/launch.cuh"
 #include "dsd/backend/cuda/masked.cuh"
 #include "dsd/optim/adam.hpp"
@@ -45,6 +48,15 @@ struct TensorSlot {
   std::uint64_t n;
   std::uint64_t block_begin;       ///< first block of this tensor in the launch
   dsd::detail::AdamScalars<S> c;  ///< Adam's per-layer constants (bias corrections differ)
+};
+
+/// A layer's slot, ready for a launch on `stream` once `grad_stream`'s work is done.
+template <class S>
+struct PlannedSlot {
+  TensorSlot<S> slot;
+  cudaStream_t stream;
+  cudaStream_t grad_stream;
+  bool queued;
 };
 
 template <class S>
@@ -121,59 +133,118 @@ concept device_optimizer = std::is_same_v<O, Sgd> || std::is_same_v<O, MomentumS
 
 /// One masked step of `opt` for every layer of `layers` (a range of `DeviceMasked<S>` or a tuple
 /// from `dsd::layers`) from `grads` (a random-access range of `device_tensor<const S>` or
-/// `device_tensor<S>`, one per layer, in order), queued on the first layer's stream (or `stream`).
+/// `device_tensor<S>`, one per layer, in order). Each layer is updated on its own stream, the
+/// layers that share a stream in shared launches; an update waits for the work queued so far on
+/// its gradient's stream, and work queued there later waits for the update (the next backward
+/// pass cannot overwrite a gradient still being read). All or nothing: every gradient is checked
+/// and every missing state buffer allocated before any layer changes or anything is queued.
 /// State buffers are allocated, zeroed, on a layer's first step.
 template <device_optimizer O, layer_collection C, std::ranges::random_access_range G>
 void step(const O& opt, C&& layers, const G& grads) {
   using S = collection_scalar_t<C>;
   constexpr detail::Rule rule = detail::rule_of<O>();
+  constexpr bool one_buffer = rule != detail::Rule::sgd;
   constexpr bool two_buffers = rule == detail::Rule::adam || rule == detail::Rule::adamw;
   detail::validate(opt);
   const std::size_t n_layers = layer_count(layers);
   DSD_REQUIRE(static_cast<std::size_t>(std::ranges::size(grads)) == n_layers, size_mismatch,
               O::name, ": ", std::ranges::size(grads), " gradients for ", n_layers, " layers");
   if (n_layers == 0) return;
+  const auto grad = [&](std::size_t i) -> decltype(auto) {
+    return *(std::ranges::begin(grads) + static_cast<std::ptrdiff_t>(i));
+  };
 
+  // 1. Every gradient checked, nothing changed yet.
+  bool needs_state = false;
+  for_each_layer(layers, [&](auto& l, std::size_t i) {
+    static_assert(std::is_same_v<typename std::remove_cvref_t<decltype(l)>::scalar_type, S>,
+                  "dsd: cuda::step needs all layers to share one scalar type");
+    const auto& g = grad(i);
+    static_assert(std::is_same_v<std::remove_cvref_t<decltype(*g.ptr)>, S>,
+                  "dsd: a gradient must be a device_tensor of the parameter's scalar type");
+    l.require_gradient(O::name, g);
+    if constexpr (one_buffer) needs_state = needs_state || l.state().first.size() != l.size();
+    if constexpr (two_buffers) needs_state = needs_state || l.state().second.size() != l.size();
+  });
+  // 2. Missing state allocated aside: a failed allocation leaves every layer as it was.
+  std::vector<std::pair<DeviceBuffer<S>, DeviceBuffer<S>>> fresh;
+  if (needs_state) {
+    fresh.resize(n_layers);
+    for_each_layer(layers, [&](auto& l, std::size_t i) {
+      if constexpr (one_buffer)
+        if (l.state().first.size() != l.size()) fresh[i].first = DeviceBuffer<S>(l.size());
+      if constexpr (two_buffers)
+        if (l.state().second.size() != l.size()) fresh[i].second = DeviceBuffer<S>(l.size());
+    });
+  }
+  // 3. The commit: new state installed and zeroed on the layer's stream, steps counted.
+  std::vector<detail::PlannedSlot<S>> plan;
+  plan.reserve(n_layers);
+  for_each_layer(layers, [&](auto& l, std::size_t i) {
+    auto& st = l.state();
+    if (needs_state) {
+      if (!fresh[i].first.empty()) {
+        st.first = std::move(fresh[i].first);
+        st.first.zero(l.stream());
+      }
+      if (!fresh[i].second.empty()) {
+        st.second = std::move(fresh[i].second);
+        st.second.zero(l.stream());
+      }
+    }
+    if constexpr (one_buffer) ++st.step;  // as the CPU optimizers count
+    const auto& g = grad(i);
+    detail::TensorSlot<S> slot = {l.weights().ptr,
+                                  g.ptr,
+                                  st.first.empty() ? nullptr : st.first.data(),
+                                  st.second.empty() ? nullptr : st.second.data(),
+                                  l.mask().words(),
+                                  l.size(),
+                                  0,
+                                  {}};
+    if constexpr (two_buffers)
+      slot.c = dsd::detail::adam_scalars<S>(opt.lr, opt.beta1, opt.beta2, opt.eps, opt.weight_decay,
+                                            static_cast<double>(st.step));
+    plan.push_back({slot, l.stream(), g.stream, false});
+  });
+
+  // 4. The launches, stream by stream in order of first appearance.
   detail::LaunchTable<S> table{};
   table.lr = static_cast<S>(opt.lr);
   table.weight_decay = static_cast<S>(opt.weight_decay);
   if constexpr (requires { opt.momentum; }) table.momentum = static_cast<S>(opt.momentum);
   std::uint64_t blocks = 0;
-  cudaStream_t stream = nullptr;
-  const auto launch = [&] {
+  const auto launch = [&](cudaStream_t stream) {
     if (table.count == 0) return;
     detail::multi_tensor_step<rule, S><<<static_cast<unsigned>(blocks), block_size, 0, stream>>>(table);
     DSD_CUDA_CHECK(cudaGetLastError());
     table.count = 0;
     blocks = 0;
   };
-  for_each_layer(layers, [&](auto& l, std::size_t i) {
-    static_assert(std::is_same_v<typename std::remove_cvref_t<decltype(l)>::scalar_type, S>,
-                  "dsd: cuda::step needs all layers to share one scalar type");
-    const auto& g = *(std::ranges::begin(grads) + static_cast<std::ptrdiff_t>(i));
-    static_assert(std::is_same_v<std::remove_cvref_t<decltype(*g.ptr)>, S>,
-                  "dsd: a gradient must be a device_tensor of the parameter's scalar type");
-    DSD_REQUIRE(g.count == l.size(), size_mismatch, O::name, ": gradient of ", g.count,
-                " elements for layer \"", l.name(), "\" of ", l.size(), " weights");
-    if (i == 0) stream = l.stream();
-    auto& st = l.state();
-    if constexpr (rule != detail::Rule::sgd) {
-      if (st.first.size() != l.size()) st.first = DeviceBuffer<S>(l.size()), st.first.zero(stream);
+  Event carrier;  // no CUDA call unless a gradient has a stream other than its layer's
+  std::vector<cudaStream_t> grad_streams;
+  for (std::size_t first = 0; first < plan.size(); ++first) {
+    if (plan[first].queued) continue;
+    const cudaStream_t stream = plan[first].stream;
+    grad_streams.clear();
+    for (std::size_t i = first; i < plan.size(); ++i)
+      if (!plan[i].queued && plan[i].stream == stream && plan[i].grad_stream != stream &&
+          std::find(grad_streams.begin(), grad_streams.end(), plan[i].grad_stream) ==
+              grad_streams.end())
+        grad_streams.push_back(plan[i].grad_stream);
+    for (const cudaStream_t gs : grad_streams) order_after(gs, stream, carrier);
+    for (std::size_t i = first; i < plan.size(); ++i) {
+      if (plan[i].queued || plan[i].stream != stream) continue;
+      detail::TensorSlot<S>& slot = table.t[table.count++];
+      slot = plan[i].slot;
+      slot.block_begin = blocks;
+      blocks += (slot.n + detail::block_elems - 1) / detail::block_elems;
+      plan[i].queued = true;
+      if (table.count == max_tensors_per_launch) launch(stream);
     }
-    if constexpr (two_buffers) {
-      if (st.second.size() != l.size()) st.second = DeviceBuffer<S>(l.size()), st.second.zero(stream);
-    }
-    if constexpr (rule != detail::Rule::sgd) ++st.step;  // as the CPU optimizers count
-    detail::TensorSlot<S>& slot = table.t[table.count++];
-    slot = {l.weights().ptr, g.ptr,           st.first.empty() ? nullptr : st.first.data(),
-            st.second.empty() ? nullptr : st.second.data(), l.mask().words(), l.size(), blocks, {}};
-    if constexpr (two_buffers)
-      slot.c = dsd::detail::adam_scalars<S>(opt.lr, opt.beta1, opt.beta2, opt.eps, opt.weight_decay,
-                                            static_cast<double>(st.step));
-    blocks += (l.size() + detail::block_elems - 1) / detail::block_elems;
-    if (table.count == max_tensors_per_launch) launch();
-  });
-  launch();
+    launch(stream);
+    for (const cudaStream_t gs : grad_streams) order_after(stream, gs, carrier);
+  }
 }
 
 /// One masked step of one device layer.

@@ -15,10 +15,12 @@
 #include <cstdint>
 #include <limits>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "dsd/backend/cuda/device_buffer.cuh"
 #include "dsd/backend/cuda/error.cuh"
+#include "dsd/backend/cuda/event.cuh"
 #include "dsd/backend/cuda/launch.cuh"
 #include "dsd/detail/counter_rng.hpp"
 #include "dsd/detail/device_logic.hpp"
@@ -133,7 +135,12 @@ __global__ void histogram(Keys keys, const Segment* segs, const std::uint64_t* g
 template <int = 0>
 __global__ void choose_bucket(SelectState* state, unsigned shift, unsigned long long* hist) {
   __shared__ unsigned long long cum[bins];
+  // The rank sought in this pass, read once before the barriers below: the thread that matches
+  // rewrites state->rank, and a warp reading it from global memory after that write could match
+  // a second bucket.
+  __shared__ std::uint64_t sought;
   const unsigned b = threadIdx.x;
+  if (b == 0) sought = state->rank;
   const unsigned long long count = hist[b];
   cum[b] = count;
   __syncthreads();
@@ -143,7 +150,7 @@ __global__ void choose_bucket(SelectState* state, unsigned shift, unsigned long 
     cum[b] += add;
     __syncthreads();
   }
-  const std::uint64_t rank = state->rank;
+  const std::uint64_t rank = sought;
   const unsigned long long before = cum[b] - count;
   // The bucket whose range [before, cum) holds the rank; the last bucket if none does (cannot
   // happen for a valid rank, but keeps the state well-defined).
@@ -251,7 +258,10 @@ struct DeviceSelect {
 };
 
 /// Device memory a selection works in, grown on demand and reused: keep one per layer set (or
-/// use `default_workspace()`), so pruning allocates nothing once warm.
+/// use `default_workspace()`), so pruning allocates nothing once warm. One workspace may serve
+/// layers on different streams: `build_masks` returns with its kernels still reading the
+/// workspace, so each use is queued (on the device) after the last use on another stream, and
+/// the buffers are regrown only after the host has waited for that use.
 class SelectWorkspace {
  public:
   /// Makes the segment table and scratch for `segments`; returns the number of groups.
@@ -263,6 +273,14 @@ class SelectWorkspace {
       group_begin_host_.push_back(group_begin_host_.back() +
                                   (s.n + detail::group_size - 1) / detail::group_size);
     const std::uint64_t groups = group_begin_host_.back();
+    std::size_t bytes = 0;  // a size query: nothing is queued
+    DSD_CUDA_CHECK(cub::DeviceScan::ExclusiveSum(nullptr, bytes, ties_.data(), scan_.data(),
+                                                 static_cast<std::int64_t>(groups), stream));
+    const bool regrow = segs_.size() < segments.size() ||
+                        group_begin_.size() < group_begin_host_.size() || ties_.size() < groups ||
+                        scan_.size() < groups || counts_.size() < 2 * segments.size() ||
+                        hist_.size() < detail::bins || state_.size() < 1 || temp_.size() < bytes;
+    acquire(stream, regrow);
     segs_.reserve(segments.size());
     group_begin_.reserve(group_begin_host_.size());
     ties_.reserve(groups);
@@ -270,15 +288,13 @@ class SelectWorkspace {
     counts_.reserve(2 * segments.size());
     hist_.reserve(detail::bins);
     state_.reserve(1);
+    temp_.reserve(bytes);
     DSD_CUDA_CHECK(cudaMemcpyAsync(segs_.data(), segments.data(), segments.size() * sizeof(Segment),
                                    cudaMemcpyHostToDevice, stream));
     DSD_CUDA_CHECK(cudaMemcpyAsync(group_begin_.data(), group_begin_host_.data(),
                                    group_begin_host_.size() * sizeof(std::uint64_t),
                                    cudaMemcpyHostToDevice, stream));
-    std::size_t bytes = 0;
-    DSD_CUDA_CHECK(cub::DeviceScan::ExclusiveSum(nullptr, bytes, ties_.data(), scan_.data(),
-                                                 static_cast<std::int64_t>(groups), stream));
-    temp_.reserve(bytes);
+    release(stream);
     segments_ = static_cast<int>(segments.size());
     groups_ = groups;
     return groups;
@@ -291,11 +307,32 @@ class SelectWorkspace {
     return {s, (g - group_begin_host_[s]) * detail::group_size + position % detail::group_size};
   }
 
-  /// One device scalar for a reduction's result (e.g. the first non-finite index).
+  /// One device scalar for a reduction's result (e.g. the first non-finite index). Not one of
+  /// the buffers `build_masks` reads: its users wait for their stream before they return.
   [[nodiscard]] unsigned long long* scalar() {
     scalar_.reserve(1);
     return scalar_.data();
   }
+
+  /// Queues later work on `stream` after the workspace's last use on another stream; with
+  /// `regrow` (buffers are about to be freed) the host waits for that use instead.
+  void acquire(cudaStream_t stream, bool regrow = false) {
+    if (!busy_) return;
+    if (regrow) {
+      done_.synchronize();
+      busy_ = false;
+    } else if (stream != last_) {
+      done_.wait(stream);
+    }
+  }
+  /// Notes that work just queued on `stream` uses the workspace and is not waited for.
+  void release(cudaStream_t stream) {
+    done_.record(stream);
+    last_ = stream;
+    busy_ = true;
+  }
+  /// Notes that the host has waited for a stream whose work was queued after every use.
+  void settled() noexcept { busy_ = false; }
 
   DeviceBuffer<Segment> segs_;
   DeviceBuffer<std::uint64_t> group_begin_, ties_, scan_;
@@ -305,6 +342,11 @@ class SelectWorkspace {
   std::vector<std::uint64_t> group_begin_host_;
   int segments_ = 0;
   std::uint64_t groups_ = 0;
+
+ private:
+  Event done_;  ///< the last use not waited for (created by the first use)
+  cudaStream_t last_ = nullptr;
+  bool busy_ = false;
 };
 
 /// This thread's workspace on the current device's default use (grown on demand, kept).
@@ -328,6 +370,7 @@ template <class Keys>
 DeviceSelect select(const Keys& keys, SelectWorkspace& ws, std::uint64_t rank, cudaStream_t stream) {
   using K = typename Keys::key_type;
   const detail::SelectState init{0, 0, rank, 0, detail::no_index};
+  ws.acquire(stream);
   DSD_CUDA_CHECK(cudaMemcpyAsync(ws.state_.data(), &init, sizeof init, cudaMemcpyHostToDevice, stream));
   DSD_CUDA_CHECK(cudaMemsetAsync(ws.hist_.data(), 0, detail::bins * sizeof(unsigned long long), stream));
   const unsigned grid = detail::group_grid(ws.groups_);
@@ -347,6 +390,7 @@ DeviceSelect select(const Keys& keys, SelectWorkspace& ws, std::uint64_t rank, c
   detail::SelectState out;
   DSD_CUDA_CHECK(cudaMemcpyAsync(&out, ws.state_.data(), sizeof out, cudaMemcpyDeviceToHost, stream));
   DSD_CUDA_CHECK(cudaStreamSynchronize(stream));
+  ws.settled();
   DeviceSelect r{out.prefix, out.less};
   if (out.bad != detail::no_index) {
     const auto [s, i] = ws.locate(out.bad);
@@ -358,9 +402,11 @@ DeviceSelect select(const Keys& keys, SelectWorkspace& ws, std::uint64_t rank, c
 
 /// Writes every segment's mask words: the `prune` smallest keys over all segments (ties: lower
 /// segment, then lower index first) pruned, all others kept, after `select` returned `r` for rank
-/// prune - 1. Queued on `stream`; nothing is waited for.
+/// prune - 1. Queued on `stream`; nothing is waited for (the workspace's next use on another
+/// stream is queued after it).
 template <class Keys>
 void build_masks(const Keys& keys, SelectWorkspace& ws, std::uint64_t prune, cudaStream_t stream) {
+  ws.acquire(stream);
   const unsigned grid = detail::group_grid(ws.groups_);
   detail::count_ties<<<grid, block_size, 0, stream>>>(keys, ws.segs_.data(), ws.group_begin_.data(),
                                                       ws.segments_, ws.state_.data(), ws.ties_.data());
@@ -373,12 +419,14 @@ void build_masks(const Keys& keys, SelectWorkspace& ws, std::uint64_t prune, cud
                                                        ws.segments_, ws.state_.data(), prune,
                                                        ws.scan_.data());
   DSD_CUDA_CHECK(cudaGetLastError());
+  ws.release(stream);
 }
 
 /// Per segment, how many keys lie below and at the selected key (waits for the result).
 template <class Keys>
 std::vector<std::pair<std::uint64_t, std::uint64_t>> count_below(const Keys& keys, SelectWorkspace& ws,
                                                                  cudaStream_t stream) {
+  ws.acquire(stream);
   DSD_CUDA_CHECK(cudaMemsetAsync(ws.counts_.data(), 0, 2 * ws.segments_ * sizeof(unsigned long long), stream));
   detail::count_below<<<detail::group_grid(ws.groups_), block_size, 0, stream>>>(
       keys, ws.segs_.data(), ws.group_begin_.data(), ws.segments_, ws.state_.data(), ws.counts_.data());
@@ -387,6 +435,7 @@ std::vector<std::pair<std::uint64_t, std::uint64_t>> count_below(const Keys& key
   DSD_CUDA_CHECK(cudaMemcpyAsync(host.data(), ws.counts_.data(), host.size() * sizeof(unsigned long long),
                                  cudaMemcpyDeviceToHost, stream));
   DSD_CUDA_CHECK(cudaStreamSynchronize(stream));
+  ws.settled();
   std::vector<std::pair<std::uint64_t, std::uint64_t>> out(ws.segments_);
   for (int s = 0; s < ws.segments_; ++s) out[s] = {host[2 * s], host[2 * s + 1]};
   return out;

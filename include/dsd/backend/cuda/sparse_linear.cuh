@@ -10,8 +10,11 @@
 ///                     gradient (entries off the pattern are left as they are: the masked
 ///                     optimizers never read them).
 /// Matrices are row-major as the layer stores them: W is rows x cols = outputs x inputs
-/// (`Shape{outer, inner}`), X is batch x inputs, Y batch x outputs. Whether this beats a dense
-/// cuBLAS GEMM depends on device, shape, batch and density: `time_step_products` measures it.
+/// (`Shape{outer, inner}`), X is batch x inputs, Y batch x outputs. Everything is queued on the
+/// layer's stream, the cuSPARSE calls too: the handle is bound to it for each call and given its
+/// own stream back after, so one handle may serve layers on different streams. Whether this beats
+/// a dense cuBLAS GEMM depends on device, shape, batch and density: `time_step_products` measures
+/// it.
 
 #include <cub/device/device_scan.cuh>
 #include <cuda_runtime.h>
@@ -23,6 +26,7 @@
 #include <type_traits>
 
 #include "dsd/backend/cuda/device_buffer.cuh"
+#include "dsd/backend/cuda/event.cuh"
 #include "dsd/backend/cuda/launch.cuh"
 #include "dsd/backend/cuda/libraries.cuh"
 #include "dsd/backend/cuda/masked.cuh"
@@ -96,16 +100,22 @@ class SparseLinear {
   [[nodiscard]] std::size_t cols() const noexcept { return cols_; }
   [[nodiscard]] std::size_t nnz() const noexcept { return nnz_; }
 
-  /// Takes the layer's current mask as the pattern (call after every prune or re-dense).
+  /// Takes the layer's current mask as the pattern (call after every prune or re-dense). Throws,
+  /// leaving the previous pattern in place, when the pattern does not fit 32-bit indices.
   void rebuild() {
     const Shape shape = layer_->shape();
+    DSD_REQUIRE(dsd::detail::fits_int32_csr(shape.outer, shape.inner, 0), invalid_argument,
+                "SparseLinear: layer \"", layer_->name(), "\" of ", shape.outer, "x", shape.inner,
+                " exceeds cuSPARSE's 32-bit indices");
+    const std::size_t kept = layer_->mask().count();  // 64-bit; the int scan below would wrap
+    DSD_REQUIRE(dsd::detail::fits_int32_csr(shape.outer, shape.inner, kept), invalid_argument,
+                "SparseLinear: layer \"", layer_->name(), "\" of ", shape.outer, "x", shape.inner,
+                " keeps ", kept, " weights, more than cuSPARSE's 32-bit indices hold (",
+                dsd::detail::int32_csr_limit, ")");
     rows_ = shape.outer;
     cols_ = shape.inner;
-    DSD_REQUIRE(rows_ < std::size_t(std::numeric_limits<int>::max()) &&
-                    cols_ < std::size_t(std::numeric_limits<int>::max()),
-                invalid_argument, "SparseLinear: layer \"", layer_->name(), "\" of ", rows_, "x", cols_,
-                " exceeds cuSPARSE's 32-bit indices");
     const cudaStream_t s = stream();
+    const detail::CusparseStreamScope bound(handle_->get(), s);
     row_ptr_.reserve(rows_ + 1);
     DSD_CUDA_CHECK(cudaMemsetAsync(row_ptr_.data(), 0, (rows_ + 1) * sizeof(int), s));
     kernels::row_counts<><<<grid_for(rows_), block_size, 0, s>>>(layer_->mask().words(), rows_, cols_,
@@ -148,6 +158,7 @@ class SparseLinear {
   /// Gathers the kept values from the layer's dense weights (call after every optimizer step).
   void refresh() {
     if (nnz_ == 0) return;
+    const detail::CusparseStreamScope bound(handle_->get(), stream());
     kernels::gather<<<grid_for(nnz_), block_size, 0, stream()>>>(layer_->weights().ptr, row_idx_.data(),
                                                                  col_idx_.data(), cols_, nnz_, vals_.data());
     DSD_CUDA_CHECK(cudaGetLastError());
@@ -161,6 +172,7 @@ class SparseLinear {
   /// y (batch x rows) = x (batch x cols) Wᵀ.
   void forward(const S* x, S* y, std::size_t batch) {
     if (nnz_ == 0) return zero(y, batch * rows_);
+    const detail::CusparseStreamScope bound(handle_->get(), stream());
     prepare(batch);
     DSD_CUSPARSE_CHECK(cusparseDnMatSetValues(x_cols_.get(), const_cast<S*>(x)));
     DSD_CUSPARSE_CHECK(cusparseDnMatSetValues(y_rows_.get(), y));
@@ -172,6 +184,7 @@ class SparseLinear {
   /// dx (batch x cols) = dy (batch x rows) W.
   void backward_data(const S* dy, S* dx, std::size_t batch) {
     if (nnz_ == 0) return zero(dx, batch * cols_);
+    const detail::CusparseStreamScope bound(handle_->get(), stream());
     prepare(batch);
     DSD_CUSPARSE_CHECK(cusparseDnMatSetValues(dy_rows_.get(), const_cast<S*>(dy)));
     DSD_CUSPARSE_CHECK(cusparseDnMatSetValues(dx_cols_.get(), dx));
@@ -183,6 +196,7 @@ class SparseLinear {
   /// dW = dyᵀ x on the pattern, written into the dense gradient `dw` (rows x cols) at kept entries.
   void backward_weights(const S* dy, const S* x, S* dw, std::size_t batch) {
     if (nnz_ == 0) return;
+    const detail::CusparseStreamScope bound(handle_->get(), stream());
     prepare(batch);
     DSD_CUSPARSE_CHECK(cusparseDnMatSetValues(dy_rows_.get(), const_cast<S*>(dy)));
     DSD_CUSPARSE_CHECK(cusparseDnMatSetValues(x_cols_.get(), const_cast<S*>(x)));
@@ -210,8 +224,10 @@ class SparseLinear {
 
   /// Dense descriptors, workspaces and preprocessing for one batch size (and the pattern).
   void prepare(std::size_t batch) {
-    if (batch == batch_) return;
+    // Checked first: batch_ is 0 until the first product, and an empty batch must not pass as
+    // "already prepared" with no descriptors.
     DSD_REQUIRE(batch > 0, invalid_argument, "SparseLinear: empty batch");
+    if (batch == batch_) return;
     // Scratch dense operands: the real pointers are set per call.
     scratch_.reserve(batch * (rows_ > cols_ ? rows_ : cols_));
     x_cols_ = detail::column_major<S>(cols_, batch, scratch_.data());   // x as cols x batch
@@ -264,7 +280,8 @@ class SparseLinear {
 
 /// Times of one training step's products of a pruned FC layer, in milliseconds: on cuSPARSE
 /// (refresh + SpMM + CSC SpMM + SDDMM and scatter) and on cuBLAS (three GEMMs on the masked dense
-/// weights). Each is the best of 5 after a warm-up, with CUDA events, on scratch operands.
+/// weights). Each is the best of 5 after a warm-up, with CUDA events, on scratch operands, all on
+/// the layer's stream (the cuBLAS handle is bound to it meanwhile and given its stream back).
 struct StepTimes {
   float sparse_ms = 0, dense_ms = 0;
   [[nodiscard]] bool sparse_pays() const noexcept { return sparse_ms < dense_ms; }
@@ -276,23 +293,26 @@ template <class S>
 StepTimes time_step_products(SparseLinear<S>& sparse, CublasHandle& cublas, const DeviceMasked<S>& layer,
                              std::size_t batch) {
   static_assert(std::is_same_v<S, float>, "time_step_products times float products");
+  DSD_REQUIRE(batch > 0 && batch < std::size_t(std::numeric_limits<int>::max()), invalid_argument,
+              "time_step_products: batch ", batch, " for layer \"", layer.name(),
+              "\" must be positive and fit an int");
   const std::size_t rows = sparse.rows(), cols = sparse.cols();
+  const cudaStream_t stream = layer.stream();
   DeviceBuffer<S> x(batch * cols), y(batch * rows), dx(batch * cols), dw(rows * cols);
-  x.zero(layer.stream());
-  y.zero(layer.stream());
-  cudaEvent_t start, stop;
-  DSD_CUDA_CHECK(cudaEventCreate(&start));
-  DSD_CUDA_CHECK(cudaEventCreate(&stop));
+  x.zero(stream);
+  y.zero(stream);
+  Event start(cudaEventDefault), stop(cudaEventDefault);  // timing events, released on a throw too
+  const detail::CublasStreamScope bound(cublas.get(), stream);
   const auto best_of = [&](auto&& products) {
     products();
     float best = std::numeric_limits<float>::max();
     for (int rep = 0; rep < 5; ++rep) {
-      DSD_CUDA_CHECK(cudaEventRecord(start, layer.stream()));
+      start.record(stream);
       products();
-      DSD_CUDA_CHECK(cudaEventRecord(stop, layer.stream()));
-      DSD_CUDA_CHECK(cudaEventSynchronize(stop));
+      stop.record(stream);
+      stop.synchronize();
       float ms = 0;
-      DSD_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+      DSD_CUDA_CHECK(cudaEventElapsedTime(&ms, start.get(), stop.get()));
       best = ms < best ? ms : best;
     }
     return best;
@@ -315,8 +335,6 @@ StepTimes time_step_products(SparseLinear<S>& sparse, CublasHandle& cublas, cons
     DSD_CUBLAS_CHECK(cublasSgemm(cublas.get(), CUBLAS_OP_N, CUBLAS_OP_T, k, m, n, &one, x.data(), k, y.data(),
                                  m, &zero, dw.data(), k));  // dW = dyᵀ x
   });
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
   return t;
 }
 
