@@ -369,3 +369,15 @@ TEST_CASE("a name or metadata that is not UTF-8 is a dsd::error naming it, never
   CHECK(dsd::io::File(dir.path / "d").meta("note") == "caf\xc3\xa9 \xf0\x9f\x98\x80");
   CHECK_FALSE(fs::exists(dir.path / "a"));
 }
+
+TEST_CASE("saving over a directory is a dsd::error, not a filesystem exception") {
+  TempDir dir;
+  std::vector<float> w{1, 2, 3, 4};
+  dsd::Masked fc(w, "fc");
+  fs::create_directories(dir.path / "ck" / "inside");
+  CHECK_THROWS_WITH_AS(dsd::io::save_checkpoint(dir.path / "ck", dsd::layers(fc)),
+                       doctest::Contains("cannot replace"), dsd::error);
+  std::size_t left = 0;
+  for (const auto& e : fs::directory_iterator(dir.path)) left += e.path().filename() != "ck";
+  CHECK(left == 0);  // no temporary left behind
+}

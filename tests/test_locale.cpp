@@ -72,6 +72,15 @@ TEST_CASE("format writes what printf writes in the C locale") {
   CHECK(format("%.4f %g", 1.0 / 0.0, 0.0 / 0.0) == "inf nan");
   CHECK(format("%d %s", "text", 5) == "<not an integer> <not a string>");  // never UB
   CHECK(format("%d %d", 1) == "1 <missing>");  // fewer arguments than conversions
+  // the corners where a first version disagreed with printf
+  CHECK(format("[%a|%.3a|%10a]", 0.5, 0.5, 0.5) == "[0x1p-1|0x1.000p-1|    0x1p-1]");
+  CHECK(format("[%010.3f|%010.3f|%+f|%+g]", 1.0 / 0.0, -1.0 / 0.0, -0.0, -0.0) ==
+        "[       inf|      -inf|-0.000000|-0]");
+  CHECK(format("[%.3d|%5.3d|%.3zu|%05d|%-5d]", 42, -7, std::size_t{5}, -42, 3) ==
+        "[042| -007|005|-0042|3    ]");
+  CHECK(format("%.600f", 1.0).size() == 602);
+  CHECK(format("%99999999999d", 1).size() == 4096);  // widths saturate, no overflow
+  CHECK(format("%e", 12345.678) == "1.234568e+04");
 }
 
 TEST_CASE("hex and shortest text round-trip exactly") {
@@ -92,6 +101,10 @@ TEST_CASE("hex and shortest text round-trip exactly") {
   CHECK_FALSE(parse_double("1.5 ", x));
   CHECK_FALSE(parse_double("--1", x));
   CHECK_FALSE(parse_double("0x", x));
+  for (const char* bad : {"0xinf", "0xnan", "-0xinf", "0xINFINITY", "0x-1", "0x1p"})
+    CHECK_FALSE(parse_double(bad, x));
+  CHECK(parse_double("0x.8p1", x));
+  CHECK(x == 1.0);
   CHECK(parse_double("0x1.8p+1", x));
   CHECK(x == 3.0);
 }

@@ -116,6 +116,14 @@ TEST_CASE("from_csr validates every offset before reading any column index") {
   CHECK_THROWS_WITH_AS((void)dsd::from_csr(wrap),
                        doctest::Contains("CSR shape 18446744073709551615 x 0 overflows size_t"),
                        dsd::error);
+  const dsd::CsrPattern duplicate{1, 3, {0, 2}, {1, 1}};
+  CHECK_THROWS_WITH_AS((void)dsd::from_csr(duplicate),
+                       "dsd: CSR columns of row 0 do not increase at position 1 (1 then 1)", dsd::error);
+  const dsd::CsrPattern decreasing_cols{1, 3, {0, 2}, {2, 0}};
+  CHECK_THROWS_AS((void)dsd::from_csr(decreasing_cols), dsd::error);
+  const std::vector<std::uint64_t> no_words;
+  CHECK_THROWS_AS((void)dsd::BitMask::from_words(no_words, std::numeric_limits<std::size_t>::max()),
+                  dsd::error);  // (n + 63) / 64 wrapped to 0 words
   const dsd::CsrPattern empty{0, 3, {}, {}};
   CHECK_THROWS_WITH_AS((void)dsd::from_csr(empty), "dsd: CSR row_ptr has 0 entries, expected rows + 1 = 1",
                        dsd::error);

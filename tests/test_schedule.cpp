@@ -1,7 +1,10 @@
 #include <doctest/doctest.h>
 
 #include <dsd/dsd.hpp>
+#include <limits>
 #include <sstream>
+#include <span>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -369,4 +372,43 @@ TEST_CASE("end_sparse: the last round keeps its masks; earlier rounds still re-d
   const dsd::Schedule zero{.dense_epochs = 1, .sparse_epochs = 2, .redense_epochs = 0};
   dsd::run(dsd::layers(layer), zero, dsd::UniformSparsity{.sparsity = 0.5}, rec.callbacks(layer));
   CHECK(layer.mask().count() == 4);
+}
+
+TEST_CASE("resuming a sparse phase whose thresholds prune nothing is not refused") {
+  std::vector<float> w(10, 1.0f);
+  dsd::Masked layer(w, "fc");
+  Recorder rec;
+  const dsd::Schedule s{.dense_epochs = 1, .sparse_epochs = 3, .redense_epochs = 1};
+  for (const double sparsity : {0.0, 0.04}) {  // 0.04 of 10 rounds to 0
+    CHECK_NOTHROW(dsd::run(dsd::layers(layer), s, dsd::UniformSparsity{.sparsity = sparsity},
+                           rec.callbacks(layer), dsd::KeepmaxCut{}, dsd::Position{1, 1}));
+    CHECK_NOTHROW(dsd::run(dsd::layers(layer), s, dsd::GlobalSparsity{.sparsity = sparsity},
+                           rec.callbacks(layer), dsd::KeepmaxCut{}, dsd::Position{1, 1}));
+  }
+}
+
+TEST_CASE("a schedule too long for an int is refused, not overflowed") {
+  CHECK_THROWS_WITH_AS(((void)dsd::Schedule{.sparse_epochs = std::numeric_limits<int>::max() / 2 + 1,
+                                            .rounds = 2}
+                            .plan()),
+                       "dsd: the schedule's 2147483648 epochs exceed 2147483647", dsd::error);
+}
+
+namespace {
+/// Prunes the most negative weights first: its threshold, the highest pruned score, is signed.
+struct MostNegativeFirst {
+  static constexpr std::string_view name = "most-negative-first";
+  float build_mask(std::span<const float> w, std::size_t prune, dsd::BitMask& mask,
+                   const dsd::PruneInfo&) const {
+    return dsd::prune_lowest(w.size(), prune, mask, [&](std::size_t i) { return w[i]; });
+  }
+};
+}  // namespace
+
+TEST_CASE("a policy over signed scores may record a negative threshold") {
+  std::vector<float> a = {1, 2, 3, 4}, b = {-4, -3, -2, -1};
+  dsd::Masked la(a, "a"), lb(b, "b");
+  const auto stats = dsd::prune(dsd::layers(la, lb), dsd::UniformSparsity{.sparsity = 0.5}, MostNegativeFirst{});
+  CHECK(stats[1].kept == 2);
+  CHECK(lb.threshold() == -3.0);
 }

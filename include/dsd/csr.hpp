@@ -64,7 +64,8 @@ template <masked_parameter L>
 }
 
 /// Throws `dsd::error` unless `csr` is a well-formed pattern: rows x cols fits in size_t, rows + 1
-/// offsets starting at 0, never decreasing, ending at nnz, and every column index in [0, cols).
+/// offsets starting at 0, never decreasing, ending at nnz, every column index in [0, cols), and
+/// the columns of each row strictly increasing (no duplicates).
 /// After it, nothing read through `row_ptr` or `col_idx` is out of bounds.
 inline void validate(const CsrPattern& csr) {
   DSD_REQUIRE(csr.rows < std::numeric_limits<std::size_t>::max() &&
@@ -86,6 +87,12 @@ inline void validate(const CsrPattern& csr) {
     DSD_REQUIRE(c >= 0 && static_cast<std::size_t>(c) < csr.cols, invalid_argument,
                 "CSR column index ", c, " at position ", k, " is outside [0, ", csr.cols, ")");
   }
+  for (std::size_t r = 0; r < csr.rows; ++r)  // the layout's promise: columns increase in a row
+    for (auto k = csr.row_ptr[r] + 1; k < csr.row_ptr[r + 1]; ++k)
+      DSD_REQUIRE(csr.col_idx[static_cast<std::size_t>(k - 1)] < csr.col_idx[static_cast<std::size_t>(k)],
+                  invalid_argument, "CSR columns of row ", r, " do not increase at position ", k,
+                  " (", csr.col_idx[static_cast<std::size_t>(k - 1)], " then ",
+                  csr.col_idx[static_cast<std::size_t>(k)], ")");
 }
 
 /// Throws unless `a` is a valid pattern (see `validate(const CsrPattern&)`) with one value per

@@ -98,8 +98,9 @@ class BitMask {
   /// A mask of `n` entries from packed words (bit i % 64 of word i / 64), e.g. copied from a
   /// device. Throws unless there are exactly (n + 63) / 64 words and no bit past `n` is set.
   [[nodiscard]] static BitMask from_words(std::span<const std::uint64_t> words, std::size_t n) {
-    DSD_REQUIRE(words.size() == (n + 63) / 64, size_mismatch, "BitMask of ", n, " entries from ",
-                words.size(), " words; expected ", (n + 63) / 64);
+    DSD_REQUIRE(n <= std::numeric_limits<std::size_t>::max() - 63 && words.size() == (n + 63) / 64,
+                size_mismatch, "BitMask of ", n, " entries from ", words.size(), " words; expected ",
+                n / 64 + (n % 64 != 0));
     DSD_REQUIRE(n % 64 == 0 || words.empty() || (words.back() >> (n % 64)) == 0, invalid_argument,
                 "BitMask of ", n, " entries from words with bits set past entry ", n);
     BitMask m;

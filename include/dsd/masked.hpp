@@ -110,14 +110,13 @@ class Masked {
   [[nodiscard]] double threshold() const noexcept { return threshold_; }
 
   /// Installs a new mask, then enforces it (weights and optimizer state zeroed where pruned).
-  /// `threshold` is recorded as given: the prune's cut (0 when it pruned nothing). A shard of a
+  /// `threshold` is recorded as given: the prune's cut (0 when it pruned nothing; a policy over
+  /// signed scores may return a negative one). A shard of a
   /// sharded tensor records its tensor's cut even when its own slice lost nothing, so every rank
   /// reports the same value.
   void set_mask(Mask mask, double threshold = 0.0) {
     DSD_REQUIRE(mask.size() == mask_.size(), size_mismatch, "mask of ", mask.size(),
                 " entries for layer \"", name_, "\" of ", mask_.size(), " weights");
-    DSD_REQUIRE(std::isfinite(threshold) && threshold >= 0.0, invalid_argument, "threshold ",
-                threshold, " for layer \"", name_, "\" must be finite and >= 0");
     mask_ = std::move(mask);
     threshold_ = threshold;
     enforce();

@@ -49,7 +49,7 @@ template <masked_parameter L>
 
 /// Puts a snapshot back: weights, then the mask (enforced), then the optimizer state. Weights,
 /// mask and each optimizer buffer (or an empty one) must have the layer's size and the threshold
-/// must be finite and >= 0; otherwise `dsd::error` and the layer is untouched.
+/// must be finite; otherwise `dsd::error` and the layer is untouched.
 template <masked_parameter L>
 void restore(L& layer, snapshot_t<L> snap) {
   DSD_REQUIRE(snap.weights.size() == layer.size() && snap.mask.size() == layer.size(), size_mismatch,
@@ -59,9 +59,8 @@ void restore(L& layer, snapshot_t<L> snap) {
     DSD_REQUIRE(buf->empty() || buf->size() == layer.size(), size_mismatch,
                 "snapshot of layer \"", layer.name(), "\" holds optimizer state of ", buf->size(),
                 " entries; the layer has ", layer.size());
-  DSD_REQUIRE(std::isfinite(snap.threshold) && snap.threshold >= 0.0, invalid_argument,
-              "snapshot of layer \"", layer.name(), "\" has threshold ", snap.threshold,
-              "; expected a finite value >= 0");
+  DSD_REQUIRE(std::isfinite(snap.threshold), invalid_argument, "snapshot of layer \"",
+              layer.name(), "\" has threshold ", snap.threshold, "; expected a finite value");
   if constexpr (layer_space_v<L> == memory_space::host) {
     const auto w = layer.weights();
     std::copy(snap.weights.begin(), snap.weights.end(), w.begin());

@@ -441,6 +441,42 @@ TEST_CASE("dist::run prunes each tensor over its shards, as the whole tensor wou
   CHECK(report.phases[1].weight_sparsity == doctest::Approx(0.5));
 }
 
+TEST_CASE("swapped shard files are refused, and a resized tensor on one rank fails every rank") {
+  dsd::dist::Mpi comm;
+  SharedDir dir("dsd_dist_swap_");
+  if (world_size() == 2) {
+    std::vector<float> w{1, 2, 3, 4};
+    for (auto& x : w) x += 10.0f * static_cast<float>(world_rank());
+    dsd::Masked l(w, "fc");
+    const auto p = dir.path / "ck with spaces";  // a path the index must carry as it is
+    dsd::dist::save_checkpoint(p, dsd::layers(l), comm, dsd::dist::layout::sharded);
+    dsd::dist::load_checkpoint(p, dsd::layers(l), comm, dsd::dist::layout::sharded);
+    if (world_rank() == 0) {
+      const auto f0 = dsd::dist::detail::shard_file(p, 0, 2), f1 = dsd::dist::detail::shard_file(p, 1, 2);
+      std::filesystem::rename(f0, p.string() + ".x");
+      std::filesystem::rename(f1, f0);
+      std::filesystem::rename(p.string() + ".x", f1);
+    }
+    comm.barrier();
+    CHECK_THROWS_AS(dsd::dist::load_checkpoint(p, dsd::layers(l), comm, dsd::dist::layout::sharded),
+                    dsd::error);
+    CHECK(w[0] == 1.0f + 10.0f * static_cast<float>(world_rank()));
+  }
+  // dist::run: rank 1's train_epoch resizes its tensor; every rank throws, none waits
+  std::vector<float> v(8, 1.0f);
+  dsd::Masked layer(v, "fc");
+  dsd::Callbacks cb;
+  cb.lr_from_context = true;
+  cb.train_epoch = [&](const dsd::EpochContext&) {
+    if (world_rank() == world_size() - 1) v.push_back(1.0f);
+    return 0.0;
+  };
+  cb.evaluate = [] { return 1.0; };
+  CHECK_THROWS_AS(dsd::dist::run(dsd::layers(layer), {.dense_epochs = 1, .sparse_epochs = 1},
+                                 dsd::UniformSparsity{.sparsity = 0.5}, cb, comm),
+                  dsd::error);
+}
+
 int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
   doctest::Context context(argc, argv);

@@ -51,57 +51,76 @@ inline void append_padded(std::string& out, std::string_view body, int width, bo
   if (left) {
     out += body;
     out.append(pad, ' ');
-  } else if (zero && !body.empty() && (body[0] == '-' || body[0] == '+')) {
-    out += body[0];
+  } else if (zero) {  // zeros go after the sign and a hex prefix: -0x001p+0
+    std::size_t head = !body.empty() && (body[0] == '-' || body[0] == '+') ? 1 : 0;
+    if (body.compare(head, 2, "0x") == 0) head += 2;
+    out += body.substr(0, head);
     out.append(pad, '0');
-    out += body.substr(1);
+    out += body.substr(head);
   } else {
     out.append(pad, zero ? '0' : ' ');
     out += body;
   }
 }
 
-inline void append_number(std::string& out, const FormatArg& a, char conv, int precision,
+/// Appends a number as printf's `conv` would in the C locale; returns whether it is finite (the
+/// `0` flag pads only finite numbers).
+inline bool append_number(std::string& out, const FormatArg& a, char conv, int precision,
                           bool plus) {
-  char buf[512];
-  std::to_chars_result r{buf, std::errc{}};
   if (conv == 'd' || conv == 'i' || conv == 'u') {
+    char buf[32];
+    std::to_chars_result r{buf, std::errc{}};
+    bool negative = false;
     if (a.k == FormatArg::kind::integer) {
-      if (plus && a.i >= 0) *r.ptr++ = '+';
-      r = std::to_chars(r.ptr, buf + sizeof buf, a.i);
+      negative = a.i < 0;
+      const unsigned long long mag = negative ? 0ull - static_cast<unsigned long long>(a.i)
+                                              : static_cast<unsigned long long>(a.i);
+      r = std::to_chars(buf, buf + sizeof buf, mag);
     } else if (a.k == FormatArg::kind::unsigned_integer) {
-      if (plus) *r.ptr++ = '+';
-      r = std::to_chars(r.ptr, buf + sizeof buf, a.u);
+      r = std::to_chars(buf, buf + sizeof buf, a.u);
     } else {
       out += "<not an integer>";
-      return;
+      return true;
     }
-  } else {
-    const double v = a.k == FormatArg::kind::floating           ? a.d
-                     : a.k == FormatArg::kind::integer          ? static_cast<double>(a.i)
-                     : a.k == FormatArg::kind::unsigned_integer ? static_cast<double>(a.u)
-                                                                : 0.0;
-    if (a.k == FormatArg::kind::text) {
-      out += "<not a number>";
-      return;
-    }
-    const int p = precision < 0 ? 6 : precision;
-    if (v != v) {  // to_chars spells NaN "nan" or "-nan" as printf does; keep it plain
-      out += plus ? "+nan" : "nan";
-      return;
-    }
-    if (plus && !(v < 0)) *r.ptr++ = '+';
-    const auto f = conv == 'f' ? std::chars_format::fixed
-                   : conv == 'e' ? std::chars_format::scientific
-                   : conv == 'a' ? std::chars_format::hex
-                                 : std::chars_format::general;
-    r = conv == 'a' && precision < 0 ? std::to_chars(r.ptr, buf + sizeof buf, v, f)
-                                     : std::to_chars(r.ptr, buf + sizeof buf, v, f, p);
-    if (r.ec != std::errc{}) {  // a fixed rendering longer than the buffer (|v| > 1e300)
-      r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific, p);
-    }
+    out += negative ? "-" : plus ? "+" : "";
+    const auto digits = static_cast<std::size_t>(r.ptr - buf);
+    if (precision > 0 && static_cast<std::size_t>(precision) > digits)  // %.3d: at least 3 digits
+      out.append(static_cast<std::size_t>(precision) - digits, '0');
+    out.append(buf, r.ptr);
+    return true;
   }
-  out.append(buf, r.ptr);
+  if (a.k == FormatArg::kind::text) {
+    out += "<not a number>";
+    return true;
+  }
+  const double v = a.k == FormatArg::kind::floating  ? a.d
+                   : a.k == FormatArg::kind::integer ? static_cast<double>(a.i)
+                                                     : static_cast<double>(a.u);
+  const std::string sign = std::signbit(v) ? "-" : plus ? "+" : "";
+  if (std::isnan(v)) {  // printed without a sign: to_chars and printf disagree on "-nan"
+    out += plus ? "+nan" : "nan";
+    return false;
+  }
+  if (std::isinf(v)) {
+    out += sign + "inf";
+    return false;
+  }
+  const double m = std::fabs(v);
+  const int p = precision < 0 ? 6 : precision;
+  const auto f = conv == 'f' ? std::chars_format::fixed
+                 : conv == 'e' ? std::chars_format::scientific
+                 : conv == 'a' ? std::chars_format::hex
+                               : std::chars_format::general;
+  // Big enough for any finite double at precision p: 309 integer digits, the point, p digits.
+  std::string buf(static_cast<std::size_t>(p) + 400, '\0');
+  char* const first = buf.data();
+  char* const last = first + buf.size();
+  const auto r = conv == 'a' && precision < 0 ? std::to_chars(first, last, m, f)
+                                              : std::to_chars(first, last, m, f, p);
+  out += sign;
+  if (conv == 'a') out += "0x";
+  out.append(first, r.ec == std::errc{} ? r.ptr : first);
+  return true;
 }
 
 /// The conversions of printf that dsd uses, locale-independently: `%[-+0][width][.prec]` then
@@ -126,12 +145,15 @@ std::string format(std::string_view fmt, const Args&... args) {
     bool left = false, zero = false, plus = false;
     for (; i < fmt.size() && (fmt[i] == '-' || fmt[i] == '0' || fmt[i] == '+'); ++i)
       (fmt[i] == '-' ? left : fmt[i] == '0' ? zero : plus) = true;
+    // Widths and precisions saturate at 4096: a format string is the program's, not data.
+    constexpr int max_field = 4096;
     int width = 0, precision = -1;
-    for (; i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9'; ++i) width = width * 10 + (fmt[i] - '0');
+    for (; i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9'; ++i)
+      width = std::min(max_field, width * 10 + (fmt[i] - '0'));
     if (i < fmt.size() && fmt[i] == '.') {
       precision = 0;
       for (++i; i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9'; ++i)
-        precision = precision * 10 + (fmt[i] - '0');
+        precision = std::min(max_field, precision * 10 + (fmt[i] - '0'));
     }
     while (i < fmt.size() && (fmt[i] == 'z' || fmt[i] == 'l' || fmt[i] == 'h')) ++i;
     if (i >= fmt.size()) break;
@@ -140,16 +162,20 @@ std::string format(std::string_view fmt, const Args&... args) {
     const FormatArg& a = list[std::min(next, count)];  // the sentinel once arguments run out
     next = std::min(next + 1, count);
     std::string body;
+    bool pad_zeros = zero && !left && conv != 's';
     if (a.k == FormatArg::kind::missing) {
       body = "<missing>";
+      pad_zeros = false;
     } else if (conv == 's') {
       body = a.k == FormatArg::kind::text ? std::string(a.s) : std::string("<not a string>");
       if (precision >= 0 && body.size() > static_cast<std::size_t>(precision))
         body.resize(static_cast<std::size_t>(precision));
     } else {
-      append_number(body, a, conv, precision, plus);
+      const bool finite = append_number(body, a, conv, precision, plus);
+      // printf ignores 0 for inf/nan and, when a precision is given, for integers
+      pad_zeros = pad_zeros && finite && !(precision >= 0 && (conv == 'd' || conv == 'i' || conv == 'u'));
     }
-    append_padded(out, body, width, left, zero && !left && conv != 's');
+    append_padded(out, body, width, left, pad_zeros);
   }
   return out;
 }
@@ -221,6 +247,9 @@ inline bool parse_double(std::string_view text, double& out) {
   if (last - first > 2 && first[0] == '0' && (first[1] == 'x' || first[1] == 'X')) {
     first += 2;
     fmt = std::chars_format::hex;
+    const char c = *first;  // "0xinf" and "0xnan" are not C99 hex floats
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '.'))
+      return false;
   }
   if (first == last || *first == '-' || *first == '+') return false;
   double v = 0.0;

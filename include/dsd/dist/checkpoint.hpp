@@ -50,42 +50,18 @@ inline std::filesystem::path shard_file(const std::filesystem::path& path, int r
 
 inline constexpr std::string_view index_magic = "dsd sharded checkpoint\n";
 
-/// Runs `f` on this rank; if it throws on any rank, every rank throws: the failing rank its own
-/// `dsd::error` (code and message kept; any other exception as `errc::io`), the others an error
-/// of the first failing rank's code naming that rank. No rank waits in a collective another left.
-template <communicator Comm, class F>
-void collectively(Comm& comm, const char* what, F&& f) {
-  std::string message;
-  errc code = errc::io;
-  bool failed = true;
-  try {
-    f();
-    failed = false;
-  } catch (const error& e) {
-    code = e.code();
-    message = std::string(e.what()).substr(5);  // without "dsd: ", which error adds back
-  } catch (const std::exception& e) {
-    message = std::string(what) + ": " + e.what();
-  }
-  constexpr std::uint64_t none = std::numeric_limits<std::uint64_t>::max();
-  std::uint64_t first[] = {failed ? (static_cast<std::uint64_t>(comm.rank()) << 8) |
-                                        static_cast<std::uint64_t>(code)
-                                  : none};
-  comm.all_reduce_min(first);
-  if (first[0] == none) return;
-  if (failed) throw error(code, message);
-  throw error(static_cast<errc>(first[0] & 0xff),
-              std::string(what) + " failed on rank " + std::to_string(first[0] >> 8));
-}
-
 /// A fresh 64-bit id for one save, chosen on rank 0 and known to every rank.
 template <communicator Comm>
 std::uint64_t new_save_id(Comm& comm) {
   std::uint64_t id = 0;
   if (comm.rank() == 0) {
-    std::random_device rd;
-    id = (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^
-         static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    id = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+         (static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()) << 17);
+    try {  // entropy when there is some; the clocks alone still differ between saves
+      std::random_device rd;
+      id ^= (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+    } catch (...) {
+    }
   }
   comm.broadcast(std::as_writable_bytes(std::span(&id, 1)), 0);
   return id;
@@ -107,9 +83,11 @@ inline std::uint64_t read_index(const std::filesystem::path& path, int size) {
               "\" is not the index of a sharded checkpoint (a replicated run's file? load it with "
               "layout::replicated)");
   std::istringstream lines(text.substr(index_magic.size()));
-  std::string key, value;
   std::map<std::string, std::string> fields;
-  while (lines >> key >> value) fields[key] = value;
+  for (std::string line; std::getline(lines, line);) {  // "key value", the value to the line's end
+    const auto space = line.find(' ');
+    if (space != std::string::npos) fields.emplace(line.substr(0, space), line.substr(space + 1));
+  }
   DSD_REQUIRE(fields.count("world_size") && fields.count("save_id"), io, "\"", path.string(),
               "\": the sharded index has no world size or save id (written by an older dsd? "
               "save it again)");
@@ -178,6 +156,8 @@ std::map<std::string, std::string> load_checkpoint(const std::filesystem::path& 
                   io, "\"", path.string(), "\" is the index of a sharded checkpoint; load it with "
                   "layout::sharded");
     }
+    if (how == layout::replicated)
+      DSD_REQUIRE(std::filesystem::exists(file), io, "no checkpoint at \"", path.string(), "\"");
     DSD_REQUIRE(std::filesystem::exists(file), io, "\"", path.string(), "\": rank ", comm.rank(),
                 "'s shard \"", file.filename().string(), "\" is missing");
     const io::File f(file);
@@ -192,6 +172,11 @@ std::map<std::string, std::string> load_checkpoint(const std::filesystem::path& 
                 "\" was written by ", size->second, " ranks; this job has ", comm.size(),
                 " (resume with the same world size)");
     if (index_id) {
+      const auto rank = m.find("dist.rank");
+      DSD_REQUIRE(rank != m.end() && rank->second == std::to_string(comm.rank()), io, "\"",
+                  file.string(), "\" holds the shard of rank ",
+                  rank == m.end() ? std::string("(none)") : rank->second, ", not of rank ",
+                  comm.rank(), " (shard files renamed or swapped?)");
       const auto id = m.find("dist.save_id");
       other_save = id == m.end() || id->second != detail::id_text(*index_id);
     }

@@ -9,7 +9,12 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
+#include <limits>
 #include <span>
+#include <string>
+
+#include "dsd/error.hpp"
 
 namespace dsd::dist {
 
@@ -67,6 +72,37 @@ class Counting {
   C* inner_;
   std::size_t bytes_ = 0, calls_ = 0;
 };
+
+namespace detail {
+/// Runs `f` on this rank; if it throws on any rank, every rank throws: the failing rank its own
+/// `dsd::error` (code and message kept; any other exception as `errc::io`), the others an error
+/// of the first failing rank's code naming that rank. No rank waits in a collective another left.
+template <communicator Comm, class F>
+void collectively(Comm& comm, const char* what, F&& f) {
+  std::string message;
+  errc code = errc::io;
+  bool failed = true;
+  try {
+    f();
+    failed = false;
+  } catch (const error& e) {
+    code = e.code();
+    message = std::string(e.what()).substr(5);  // without "dsd: ", which error adds back
+  } catch (const std::exception& e) {
+    message = std::string(what) + ": " + e.what();
+  }
+  constexpr std::uint64_t none = std::numeric_limits<std::uint64_t>::max();
+  std::uint64_t first[] = {failed ? (static_cast<std::uint64_t>(comm.rank()) << 8) |
+                                        static_cast<std::uint64_t>(code)
+                                  : none};
+  comm.all_reduce_min(first);
+  if (first[0] == none) return;
+  if (failed) throw error(code, message);
+  throw error(static_cast<errc>(first[0] & 0xff),
+              std::string(what) + " failed on rank " + std::to_string(first[0] >> 8));
+}
+
+}  // namespace detail
 
 static_assert(communicator<SingleProcess>);
 static_assert(communicator<Counting<SingleProcess>>);

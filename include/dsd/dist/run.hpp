@@ -45,10 +45,12 @@ Report run(C&& layers, const Schedule& schedule, const Thresholds& thresholds,
       layers, schedule, thresholds, callbacks, start,
       [&] { dist::prune(layers, thresholds, comm, policy); },
       [&] { return dist::layer_stats(layers, comm); },
-      [&](dsd::detail::WeightCensus& c) {
+      [&](bool enforce) {  // a resized tensor on one rank fails on every rank, none waits
+        dsd::detail::WeightCensus c;
+        detail::collectively(comm, "dist::run", [&] { c = dsd::detail::weight_census(layers, enforce); });
         std::uint64_t v[] = {c.weights, c.zeros, c.unmasked, c.measured ? 0u : 1u};
         comm.all_reduce_sum(v);
-        c = {v[0], v[1], v[2], v[3] == 0};
+        return dsd::detail::WeightCensus{v[0], v[1], v[2], v[3] == 0};
       });
 }
 

@@ -204,13 +204,12 @@ std::vector<LayerStats> prune(C&& layers, const Thresholds& thresholds, Comm& co
   comm.all_reduce_max(hi);
   DSD_REQUIRE(lo[0] == hi[0], invalid_argument,
               "dist::prune: the ranks hold different layer lists (names or order)");
-  bool overlap = false;  // a local fact: agreed on before anyone throws
-  try {
+  // Local facts (a tensor resized after wrapping, two layers sharing storage), agreed on before
+  // any rank throws: the failing rank's own error, and on the others one naming it.
+  detail::collectively(comm, "dist::prune", [&] {
+    for_each_layer(layers, [&](auto& l, std::size_t) { (void)l.weights(); });
     dsd::detail::require_disjoint_storage(layers, "dist::prune");
-  } catch (const error&) {
-    overlap = true;
-  }
-  detail::agree_or_throw(comm, overlap, "dist::prune: two layers share storage; wrap each tensor once");
+  });
   // From here every rank holds the same names, so checks of names alone throw on all ranks alike.
   if constexpr (requires { Policy::keyed_by_name; })
     dsd::detail::require_unique_names(layers, "dist::prune with " + std::string(Policy::name));

@@ -63,7 +63,9 @@ inline void write_atomic(const std::filesystem::path& path,
 #endif
     ok = (std::fclose(f) == 0) && ok;
     DSD_REQUIRE(ok, io, "writing \"", tmp.string(), "\" failed (disk full or I/O error)");
-    std::filesystem::rename(tmp, path);
+    std::error_code ec;
+    std::filesystem::rename(tmp, path, ec);
+    DSD_REQUIRE(!ec, io, "cannot replace \"", path.string(), "\" (", ec.message(), ")");
   } catch (...) {
     std::error_code ec;
     std::filesystem::remove(tmp, ec);

@@ -218,10 +218,9 @@ template <layer_collection C>
                                                   "step of layer \"" + name + "\"");
     const std::string thr_text = f.meta(detail::key(name, "threshold"));
     double threshold = 0.0;
-    DSD_REQUIRE(dsd::detail::parse_double(thr_text, threshold) && std::isfinite(threshold) &&
-                    threshold >= 0.0,
+    DSD_REQUIRE(dsd::detail::parse_double(thr_text, threshold) && std::isfinite(threshold),
                 io, "\"", f.path(), "\": threshold of layer \"", name, "\" is \"", thr_text,
-                "\", not a finite non-negative number");
+                "\", not a finite number");
     commit.push_back([&l, w = std::move(weights), m = std::move(mask), st = std::move(state),
                       threshold]() mutable {
       restore(l, snapshot_t<L>{std::move(w), std::move(m), std::move(st), threshold});

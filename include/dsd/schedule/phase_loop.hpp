@@ -129,33 +129,41 @@ WeightCensus weight_census(C& layers, bool enforce) {
 
 /// Refuses to resume inside a sparse phase whose masks were not restored: such a phase would
 /// train dense while its report says sparse. A layer the thresholds name as pruned (by-name
-/// policies) must have pruned weights, and at least one layer must in any case.
+/// policies) must have pruned weights; for a global sparsity that prunes anything, and for a
+/// policy that does not say what it prunes, at least one layer must.
 template <class Thresholds>
 void require_masks_on_resume(const std::vector<LayerStats>& stats, const Thresholds& thresholds,
                              Position start) {
-  bool any = false;
+  bool any = false, any_expected = !sparsity_by_name<Thresholds>;
+  if constexpr (requires { thresholds.sparsity + 0.0; } && !sparsity_by_name<Thresholds>) {
+    std::size_t total = 0;  // GlobalSparsity: its count over the non-excluded weights
+    for (const auto& s : stats)
+      if (!excludes(thresholds, s.name)) total += s.size;
+    any_expected = total > 0 && prune_count(total, thresholds.sparsity, "<global>") > 0;
+  }
   for (const auto& s : stats) {
     any = any || s.kept < s.size;
     bool expected = false;
     if constexpr (sparsity_by_name<Thresholds>)
       expected = !excludes(thresholds, s.name) && prune_count(s.size, thresholds.of(s.name), s.name) > 0;
+    any_expected = any_expected || expected;
     DSD_REQUIRE(!expected || s.kept < s.size, invalid_argument, "run: resuming inside the sparse "
                 "phase (phase ", start.phase_index, ", epoch ", start.epoch, ") but layer \"",
                 s.name, "\" has no pruned weights; restore its mask (load_checkpoint) before "
                 "resuming, or it trains dense");
   }
-  DSD_REQUIRE(any, invalid_argument, "run: resuming inside the sparse phase (phase ",
+  DSD_REQUIRE(any || !any_expected, invalid_argument, "run: resuming inside the sparse phase (phase ",
               start.phase_index, ", epoch ", start.epoch, ") but no layer has a pruned weight; "
               "restore the masks (load_checkpoint) before resuming, or the phase trains dense");
 }
 
 /// The phase loop over `layers`, given how to prune them and how to count them: `prune_all()`,
-/// `stats()` (per-layer statistics) and `reduce(census)` (sum a census over the job). `run` and
-/// `dist::run` are this loop over whole layers and over shards.
-template <layer_collection C, class Thresholds, class PruneAll, class Stats, class Reduce>
+/// `stats()` (per-layer statistics) and `census(enforce)` (`weight_census` over the job). `run`
+/// and `dist::run` are this loop over whole layers and over shards.
+template <layer_collection C, class Thresholds, class PruneAll, class Stats, class Census>
 Report run_loop(C& layers, const Schedule& schedule, const Thresholds& thresholds,
                 const Callbacks& callbacks, Position start, PruneAll&& prune_all, Stats&& stats_of,
-                Reduce&& reduce) {
+                Census&& census) {
   DSD_REQUIRE(callbacks.train_epoch, invalid_argument, "run: Callbacks::train_epoch is not set");
   DSD_REQUIRE(callbacks.evaluate, invalid_argument, "run: Callbacks::evaluate is not set");
   DSD_REQUIRE(!callbacks.lr_targets.empty() || callbacks.set_lr || callbacks.lr_from_context,
@@ -208,13 +216,12 @@ Report run_loop(C& layers, const Schedule& schedule, const Thresholds& threshold
       if (callbacks.before_epoch) callbacks.before_epoch(ctx);
       const double loss = callbacks.train_epoch(ctx);
       if (plan.phase == Phase::sparse) {  // the mask holds whatever the user's optimizer did
-        WeightCensus c = weight_census(layers, true);
-        reduce(c);
+        const WeightCensus c = census(true);
         if (c.unmasked > 0 && phase.unmasked == 0 && callbacks.progress)
-          *callbacks.progress << "dsd: warning: " << c.unmasked
-                              << " pruned weights were nonzero after a sparse epoch (the optimizer "
-                                 "does not keep the mask: call dsd::enforce after each step); run "
-                                 "zeroed them\n";
+          *callbacks.progress << format("dsd: warning: %d pruned weights were nonzero after a "
+                                        "sparse epoch (the optimizer does not keep the mask: call "
+                                        "dsd::enforce after each step); run zeroed them\n",
+                                        c.unmasked);
         phase.unmasked += c.unmasked;
       }
       phase.accuracy_end = callbacks.evaluate();
@@ -228,8 +235,7 @@ Report run_loop(C& layers, const Schedule& schedule, const Thresholds& threshold
                                    phase.accuracy_end)
                             << std::flush;
     }
-    WeightCensus end = weight_census(layers, false);
-    reduce(end);
+    const WeightCensus end = census(false);
     phase.weight_sparsity =
         end.weights == 0 ? 0.0 : static_cast<double>(end.zeros) / static_cast<double>(end.weights);
     phase.sparsity_measured = end.measured;
@@ -260,7 +266,7 @@ requires threshold_policy<Thresholds, C> Report run(C&& layers, const Schedule& 
   return detail::run_loop(
       layers, schedule, thresholds, callbacks, start,
       [&] { prune(layers, thresholds, policy); }, [&] { return layer_stats(layers); },
-      [](detail::WeightCensus&) {});
+      [&](bool enforce) { return detail::weight_census(layers, enforce); });
 }
 
 }  // namespace dsd

@@ -54,7 +54,7 @@ inline void print_report(std::ostream& os, const Report& report) {
   }
   for (const auto& p : report.phases) {
     if (p.phase == Phase::dense) continue;
-    os << "layers in the " << to_string(p.phase) << " phase of round " << p.round << ":\n";
+    os << detail::format("layers in the %s phase of round %d:\n", to_string(p.phase), p.round);
     for (const auto& l : p.layers)
       os << detail::format(
           "  %-16s %10zu weights %10zu kept  sparsity %.4f  threshold %-10.6g changed %zu\n",

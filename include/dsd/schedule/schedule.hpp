@@ -3,6 +3,7 @@
 /// The D -> S -> D schedule: phase lengths, learning rates, rounds, fused and from-scratch modes.
 
 #include <cmath>
+#include <limits>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -68,14 +69,20 @@ struct Schedule {
     DSD_REQUIRE(dense_epochs >= 0 && sparse_epochs >= 0 && redense_epochs >= 0, invalid_schedule,
                 "epoch counts must be >= 0 (got dense ", dense_epochs, ", sparse ", sparse_epochs,
                 ", re-dense ", redense_epochs, ")");
-    DSD_REQUIRE(total_epochs() > 0, invalid_schedule, "the schedule has no epochs to train");
+    const long long total = static_cast<long long>(dense_epochs) +
+                            static_cast<long long>(rounds) * (static_cast<long long>(sparse_epochs) +
+                                                              redense_epochs) -
+                            (end_sparse ? redense_epochs : 0);
+    DSD_REQUIRE(rounds >= 1, invalid_schedule, "rounds ", rounds, " must be >= 1");
+    DSD_REQUIRE(total <= std::numeric_limits<int>::max(), invalid_schedule, "the schedule's ",
+                total, " epochs exceed ", std::numeric_limits<int>::max());
+    DSD_REQUIRE(total > 0, invalid_schedule, "the schedule has no epochs to train");
     DSD_REQUIRE(std::isfinite(lr) && lr > 0.0, invalid_schedule, "lr ", lr,
                 " must be finite and > 0");
     DSD_REQUIRE(std::isfinite(redense_lr_scale) && redense_lr_scale > 0.0, invalid_schedule,
                 "redense_lr_scale ", redense_lr_scale, " must be finite and > 0");
     DSD_REQUIRE(std::isfinite(sparse_lr_scale) && sparse_lr_scale > 0.0, invalid_schedule,
                 "sparse_lr_scale ", sparse_lr_scale, " must be finite and > 0");
-    DSD_REQUIRE(rounds >= 1, invalid_schedule, "rounds ", rounds, " must be >= 1");
     if (prune_at_epoch)
       DSD_REQUIRE(*prune_at_epoch >= 0 && *prune_at_epoch <= dense_epochs, invalid_schedule,
                   "prune_at_epoch ", *prune_at_epoch,
@@ -84,7 +91,10 @@ struct Schedule {
 
   /// Total epochs over all phases and rounds.
   [[nodiscard]] int total_epochs() const noexcept {
-    return dense_epochs + rounds * (sparse_epochs + redense_epochs) - (end_sparse ? redense_epochs : 0);
+    return static_cast<int>(static_cast<long long>(dense_epochs) +
+                            static_cast<long long>(rounds) *
+                                (static_cast<long long>(sparse_epochs) + redense_epochs) -
+                            (end_sparse ? redense_epochs : 0));
   }
 
   /// The phases in order. Phases of zero epochs are kept so their prune/re-dense still happens
