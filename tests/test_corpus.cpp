@@ -39,7 +39,10 @@ std::string outcome(F&& f) {
 TEST_CASE("checkpoint corpus: each malformed file fails with its documented error") {
   const auto cases = manifest("safetensors");
   CHECK(cases.size() >= 20);
-  for (const auto& [file, expect] : cases) {
+  for (const auto& entry : cases) {
+    // Not a structured binding: clang 14 cannot capture one (in CAPTURE's lambda).
+    const std::string& file = entry.first;
+    const std::string& expect = entry.second;
     CAPTURE(file);
     std::vector<float> w(12, 0.0f);
     dsd::Masked fc(dsd::raw_tensor<float>{w.data(), 12, {3, 4}}, "fc");
@@ -60,7 +63,10 @@ TEST_CASE("checkpoint corpus: each malformed file fails with its documented erro
 TEST_CASE("IDX corpus: each malformed data file fails with a clear error naming it") {
   const auto cases = manifest("idx");
   CHECK(cases.size() >= 8);
-  for (const auto& [file, expect] : cases) {
+  for (const auto& entry : cases) {
+    // Not a structured binding: clang 14 cannot capture one (in CAPTURE's lambda).
+    const std::string& file = entry.first;
+    const std::string& expect = entry.second;
     CAPTURE(file);
     const std::string path = std::string(DSD_CORPUS_DIR) + "/idx/" + file;
     std::size_t count = 0;
