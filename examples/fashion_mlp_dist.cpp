@@ -4,13 +4,16 @@
 // replicated and dsd's selection is deterministic, so the masks agree without traffic, which
 // dist::verify_identical checks after every epoch. Only rank 0 prints and writes checkpoints
 // (--checkpoint: the weights are replicated); --resume needs the same number of ranks.
-// --stop-after-batches stops every rank at the same batch; a signal reaches each rank at its own
-// batch, so interrupting a multi-rank run is not supported.
+// SIGINT or SIGTERM on any rank stops every rank after the same batch: after each batch the ranks
+// agree, in one small all-reduce, whether any of them was asked to stop. An error on any rank
+// ends the whole job, so that no rank is left waiting in a collective.
 //   mpiexec -np 2 fashion_mlp_dist --mode dsd --epochs 4,4,4     (--batch is the global batch)
 #include <mpi.h>
 
 #include <dsd/dist/mpi.hpp>
 #include <dsd/dist/verify.hpp>
+
+#include <cstdint>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -19,6 +22,7 @@
 #include "common/trainer.hpp"
 
 int main(int argc, char** argv) {
+  examples::watch_signals();  // before MPI_Init, whose threads must not take SIGINT either
   MPI_Init(&argc, &argv);
   int rc = 1;
   {
@@ -30,6 +34,8 @@ int main(int argc, char** argv) {
     std::vector<std::size_t> hidden = {300, 100};
     examples::Net* model = nullptr;
     examples::Options defaults;
+    // The gradients' all-reduce and the barrier are on MPI_COMM_WORLD, whose errors are fatal to
+    // the whole job; comm's calls throw, and an error ends the job below.
     defaults.data_parallel = {
         .rank = static_cast<std::size_t>(comm.rank()),
         .ranks = ranks,
@@ -40,7 +46,8 @@ int main(int argc, char** argv) {
               for (float& x : g) x /= static_cast<float>(ranks);
             },
         .check = [&] { dsd::dist::verify_identical(model->all(), comm); },
-        .barrier = [] { MPI_Barrier(MPI_COMM_WORLD); }};
+        .barrier = [] { MPI_Barrier(MPI_COMM_WORLD); },
+        .all_reduce_max = [&](std::span<std::uint64_t> v) { comm.all_reduce_max(v); }};
     rc = examples::main_with(
         argc, argv, "Data-parallel Dense-Sparse-Dense training of an MLP on Fashion-MNIST (MPI)",
         defaults,
@@ -55,6 +62,9 @@ int main(int argc, char** argv) {
           app.add_option("--hidden", hidden, "hidden layer sizes, e.g. 300,100")->delimiter(',');
         });
     std::cout.rdbuf(out);
+    // An error on one rank (a failed collective, a checkpoint rank 0 could not write) would leave
+    // the others waiting in their next collective: it ends the job on every rank.
+    if (rc == 1 && ranks > 1) MPI_Abort(MPI_COMM_WORLD, 1);
   }
   MPI_Finalize();
   return rc;

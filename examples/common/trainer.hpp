@@ -6,14 +6,15 @@
 
 #include <CLI/CLI.hpp>
 
-#include <chrono>
 #include <pthread.h>
 
+#include <array>
 #include <atomic>
+#include <chrono>
 #include <csignal>
-#include <filesystem>
-#include <thread>
+#include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -21,8 +22,10 @@
 #include <numeric>
 #include <optional>
 #include <random>
+#include <span>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -80,6 +83,9 @@ struct Options {
     std::function<void(std::span<float>)> average;
     std::function<void()> check;
     std::function<void()> barrier;  ///< every rank waits here (after rank 0 wrote a file)
+    /// Replaces each value by its maximum over the ranks (a collective): how the ranks agree,
+    /// after every batch and epoch, whether any was asked to stop, so all stop at one batch.
+    std::function<void(std::span<std::uint64_t>)> all_reduce_max;
   };
   DataParallel data_parallel{};
 };
@@ -159,34 +165,44 @@ inline bool continues_baseline(const std::string& mode) {
   return mode == "dsd-extra" || mode == "dense-extra";
 }
 
-/// Set by SIGINT/SIGTERM; training finishes the current step, checkpoints and stops.
-/// The signal (SIGINT, SIGTERM) that asked the run to stop, 0 while none did.
+/// The signal (SIGINT, SIGTERM) that asked the run to stop, 0 while none did. Training finishes
+/// the current step, checkpoints and stops.
 inline std::atomic<int> g_signal = 0;
 
-/// Blocks SIGINT and SIGTERM in this thread and every thread created after it (OpenMP's and
-/// oneDNN's workers), and takes them synchronously in one watcher thread that only records
-/// them. No signal handler ever interrupts a computing thread: with an asynchronous handler,
-/// SIGINT during a 2-thread run corrupted the heap in 1 of 8 runs (5 of 10 after this round's
-/// changes; never with 1 thread, never under ASan or valgrind, which serialise differently); the
-/// cause inside the threaded kernels was not pinned down. With the signals blocked in every
-/// worker it did not happen in 12 runs. Call before any thread starts.
+/// Blocks SIGINT and SIGTERM in the calling thread, and so in every thread started after it
+/// (OpenMP's, MPI's), and takes them synchronously in one watcher thread, "dsd-signals", that
+/// only records them: no handler ever runs on a computing thread. A handler must not: the kernel
+/// writes its signal frame (some 3 KB with the AVX-512 state) below the interrupted thread's
+/// stack pointer, and oneDNN's f32 GEMM kernel points the stack pointer at a workspace it took
+/// from malloc (Debian's oneDNN 2.6: whenever K > 84), so a SIGINT handled there overwrote the
+/// heap chunks below that buffer ("corrupted size vs. prev_size" in 2-thread runs, before this
+/// watcher). Call it first in main, before MPI_Init or anything else that starts a thread; later
+/// calls do nothing.
 inline void watch_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  std::thread([set] {
-    for (;;) {
-      int sig = 0;
-      if (sigwait(&set, &sig) == 0) g_signal = sig;
-    }
-  }).detach();
+  static const bool watching = [] {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    std::thread([set] {
+      pthread_setname_np(pthread_self(), "dsd-signals");
+      for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) == 0) g_signal = sig;
+      }
+    }).detach();
+    return true;
+  }();
+  (void)watching;
 }
 
-/// Thrown once a checkpoint was written after an interruption.
+/// Thrown once a checkpoint was written after an interruption: the signal (0 for
+/// --stop-after-batches) and where the run stopped (the checkpoint's loop state).
 struct Interrupted {
   int signal;
+  dsd::Position at;
+  std::size_t batch;
 };
 
 /// Data split into train / validation (held out of the training files) / test.
@@ -357,6 +373,9 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
   DSD_REQUIRE(data.train.count >= model.batch() * o.data_parallel.ranks, invalid_argument, "only ",
               data.train.count, " training images for a batch of ",
               model.batch() * o.data_parallel.ranks);
+  DSD_REQUIRE(o.data_parallel.ranks == 1 || o.data_parallel.all_reduce_max, invalid_argument,
+              "training on ", o.data_parallel.ranks,
+              " ranks needs DataParallel::all_reduce_max, so that every rank stops at one batch");
   model.init(o.seed);
   using Opt = std::variant<dsd::MomentumSgd, dsd::Nesterov, dsd::Adam>;
   Opt opt =
@@ -431,6 +450,15 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
     load_baseline(model.all(), o, shuffle_gen);
   }
   std::string rng_at_epoch_start;
+  // Whether to stop here and for which signal: this rank's request (a signal, or `at_limit` of
+  // --stop-after-batches) combined over the ranks, so that every rank stops after the batch rank
+  // 0's checkpoint records. Every rank asks at the same points: after each batch and each epoch.
+  const auto stop_requested = [&](bool at_limit) -> std::optional<int> {
+    std::array<std::uint64_t, 2> want{static_cast<std::uint64_t>(g_signal.load()), at_limit};
+    if (o.data_parallel.all_reduce_max) o.data_parallel.all_reduce_max(want);
+    if (want[0] == 0 && want[1] == 0) return std::nullopt;
+    return static_cast<int>(want[0]);
+  };
 
   dsd::Callbacks cb;
   cb.before_epoch = [&](const dsd::EpochContext&) {
@@ -474,11 +502,12 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
       std::visit([&](const auto& op) { step_all(model, op, params); }, opt);
       if (o.after_step) o.after_step(ctx);
       ++batches_run;
-      const bool stop =
-          g_signal != 0 || (o.stop_after_batches > 0 && batches_run == o.stop_after_batches);
+      const auto stop =
+          stop_requested(o.stop_after_batches > 0 && batches_run == o.stop_after_batches);
       if (stop && b + 1 < batches) {  // at an epoch's end the after_epoch checkpoint handles it
-        if (!o.checkpoint.empty()) save({ctx.phase_index, ctx.epoch}, b + 1, rng_at_epoch_start);
-        throw Interrupted{g_signal};
+        const dsd::Position at{ctx.phase_index, ctx.epoch};
+        if (!o.checkpoint.empty()) save(at, b + 1, rng_at_epoch_start);
+        throw Interrupted{*stop, at, b + 1};
       }
     }
     return loss / static_cast<double>(batches - first);
@@ -492,8 +521,9 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
     std::ostringstream rng;
     rng << shuffle_gen;
     if (!o.checkpoint.empty()) save(dsd::Position::after(ctx), 0, rng.str());
-    if (g_signal != 0 || (o.stop_after_batches > 0 && batches_run >= o.stop_after_batches))
-      throw Interrupted{g_signal};
+    if (const auto stop =
+            stop_requested(o.stop_after_batches > 0 && batches_run >= o.stop_after_batches))
+      throw Interrupted{*stop, dsd::Position::after(ctx), 0};
   };
   if (!o.quiet && o.data_parallel.rank == 0) cb.progress = &std::cout;
 
@@ -588,10 +618,16 @@ int main_with(int argc, char** argv, const char* description, Options o, MakeMod
     }
     print_results(o, runs);
   } catch (const Interrupted& i) {
-    std::cout << "interrupted"
+    const std::string at =
+        format("phase %d, epoch %d, batch %zu", i.at.phase_index, i.at.epoch, i.batch);
+    std::cout << "interrupted at " << at
               << (o.checkpoint.empty() ? " (no --checkpoint given)"
                                        : "; checkpoint written to " + o.checkpoint)
               << "\n";
+    // Every rank says where it stopped (only rank 0 prints to standard output), in one write.
+    if (o.data_parallel.ranks > 1)
+      std::cerr << format("rank %zu of %zu stopped at %s\n", o.data_parallel.rank,
+                          o.data_parallel.ranks, at.c_str());
     return i.signal != 0 ? 128 + i.signal : 3;
   } catch (const std::exception& e) {
     std::cerr << e.what() << "\n";
