@@ -32,39 +32,44 @@ inline constexpr std::size_t parallel_grain = std::size_t{1} << 16;
 /// Adds to `hist` the digit at `shift` of every key of segment `s` whose bits above the digit
 /// equal `prefix` (under `prefix_mask`). Each thread counts a contiguous chunk into two private
 /// histograms (even and odd positions), so runs of keys in the same bin do not serialise on one
-/// counter; the counts are merged under a lock.
+/// counter; the counts are merged under a lock. The histograms are 32-bit (twice as
+/// cache-friendly) and per thread, reused from pass to pass (no allocation per pass); a chunk of
+/// more than 2^32 - 1 keys is counted in sub-chunks flushed into 64-bit totals, so no counter
+/// wraps on a huge tensor, and chunks below that take the plain loop.
 template <class Key, class KeyAt>
 void histogram_segment(std::size_t s, std::size_t n, const KeyAt& key_at, Key prefix,
                        Key prefix_mask, unsigned shift, std::vector<std::uint64_t>& hist) {
   constexpr Key digit = static_cast<Key>(radix_bins - 1);
+  constexpr std::size_t max_sub = 0xffffffffu;
   std::mutex merge;
   parallel_chunks(n, parallel_grain, [&](std::size_t begin, std::size_t end) {
-    std::vector<std::uint32_t> h(2 * radix_bins, 0);
-    std::vector<std::uint64_t> total(radix_bins, 0);
+    thread_local std::vector<std::uint32_t> h;
+    h.assign(2 * radix_bins, 0u);
     std::uint32_t* h0 = h.data();
     std::uint32_t* h1 = h.data() + radix_bins;
-    // 32-bit counters are twice as cache-friendly; sub-chunks of at most 2^32 - 1 keys (flushed
-    // into 64-bit totals) keep them from wrapping on huge tensors.
-    constexpr std::size_t max_sub = 0xffffffffu;
-    for (std::size_t sub = begin; sub < end;) {
-      const std::size_t sub_end = end - sub > max_sub ? sub + max_sub : end;
-      std::size_t i = sub;
+    const auto count = [&](std::size_t i, std::size_t stop) {
       if (prefix_mask == 0) {  // first pass: every key counts
-        for (; i + 1 < sub_end; i += 2) {
+        for (; i + 1 < stop; i += 2) {
           ++h0[(key_at(s, i) >> shift) & digit];
           ++h1[(key_at(s, i + 1) >> shift) & digit];
         }
       }
-      for (; i < sub_end; ++i) {  // later passes: few keys match the prefix
+      for (; i < stop; ++i) {  // later passes: few keys match the prefix
         const Key k = key_at(s, i);
         if ((k & prefix_mask) == prefix) ++h0[(k >> shift) & digit];
       }
+    };
+    std::vector<std::uint64_t> total;  // only for chunks of more than max_sub keys
+    for (; end - begin > max_sub; begin += max_sub) {
+      count(begin, begin + max_sub);
+      total.resize(radix_bins, 0);
       for (std::size_t b = 0; b < radix_bins; ++b) total[b] += std::uint64_t{h0[b]} + h1[b];
       std::fill(h.begin(), h.end(), 0u);
-      sub = sub_end;
     }
+    count(begin, end);
     const std::lock_guard<std::mutex> lock(merge);
-    for (std::size_t b = 0; b < radix_bins; ++b) hist[b] += total[b];
+    for (std::size_t b = 0; b < radix_bins; ++b)
+      hist[b] += std::uint64_t{h0[b]} + h1[b] + (total.empty() ? 0 : total[b]);
   });
 }
 
