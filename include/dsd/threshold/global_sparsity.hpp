@@ -12,6 +12,7 @@
 #include "dsd/error.hpp"
 #include "dsd/layers.hpp"
 #include "dsd/threshold/kth_magnitude.hpp"
+#include "dsd/threshold/policy.hpp"
 #include "dsd/threshold/prune_count.hpp"
 
 namespace dsd {
@@ -42,7 +43,7 @@ struct GlobalSparsity {
     for_each_layer(layers, [&](auto& l, std::size_t) {
       static_assert(std::is_same_v<typename std::remove_cvref_t<decltype(l)>::scalar_type, S>,
                     "dsd: GlobalSparsity needs all layers to share one scalar type");
-      const bool excluded = std::find(exclude.begin(), exclude.end(), l.name()) != exclude.end();
+      const bool excluded = detail::excludes(*this, l.name());
       const std::span<const S> w = l.weights();
       spans.push_back(excluded ? w.first(0) : w);
       total += spans.back().size();

@@ -9,6 +9,7 @@
 
 #include "dsd/detail/sparsity_by_name.hpp"
 #include "dsd/layers.hpp"
+#include "dsd/threshold/policy.hpp"
 
 namespace dsd {
 
@@ -19,7 +20,7 @@ struct UniformSparsity {
 
   /// The sparsity of the layer called `name`: 0 if it is excluded.
   [[nodiscard]] double of(const std::string& name) const {
-    return std::find(exclude.begin(), exclude.end(), name) != exclude.end() ? 0.0 : sparsity;
+    return detail::excludes(*this, name) ? 0.0 : sparsity;
   }
   /// The names this policy refers to: `exclude`.
   [[nodiscard]] std::vector<std::string> names() const { return exclude; }

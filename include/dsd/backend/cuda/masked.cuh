@@ -34,6 +34,7 @@
 #include "dsd/pruning/random_cut.hpp"
 #include "dsd/snapshot.hpp"
 #include "dsd/threshold/global_sparsity.hpp"
+#include "dsd/threshold/policy.hpp"
 
 namespace dsd {
 
@@ -318,8 +319,7 @@ std::vector<std::size_t> global_prune_counts(C& layers, const GlobalSparsity& gl
   for_each_layer(layers, [&](auto& l, std::size_t) {
     static_assert(std::is_same_v<typename std::remove_cvref_t<decltype(l)>::scalar_type, S>,
                   "dsd: GlobalSparsity needs all layers to share one scalar type");
-    const bool excluded =
-        std::find(global.exclude.begin(), global.exclude.end(), l.name()) != global.exclude.end();
+    const bool excluded = dsd::detail::excludes(global, l.name());
     segs.push_back(detail::segment_of(l, nullptr, !excluded));
     streams.push_back(l.stream());
     total += segs.back().n;
