@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <limits>
+#include <stdexcept>
 
 #include <algorithm>
 #include <dsd/csr.hpp>
@@ -53,6 +54,18 @@ TEST_CASE_TEMPLATE("assign packs a predicate, in parallel for large masks", M, d
     for (std::size_t i = 0; i < n; ++i) all &= m.test(i) == (i % 3 == 0);
     CHECK(all);
   }
+}
+
+TEST_CASE_TEMPLATE("a predicate that throws in a parallel assign reaches the caller", M,
+                   dsd::BitMask, dsd::ByteMask) {
+  // Only a callable that cannot throw runs without the exception capture around the parallel
+  // region; one that may throw (this one, on an entry of the second half) must come back as itself.
+  M m(std::size_t{1} << 20, true);
+  CHECK_THROWS_WITH_AS(m.assign([](std::size_t i) {
+    if (i == (std::size_t{3} << 18)) throw std::runtime_error("predicate failed at 786432");
+    return false;
+  }),
+                       "predicate failed at 786432", std::runtime_error);
 }
 
 TEST_CASE_TEMPLATE("masks compare by content", M, dsd::BitMask, dsd::ByteMask) {

@@ -60,7 +60,8 @@ class BitMask {
   void assign(Pred&& keep) {
     const std::size_t full = size_ / 64;
     detail::parallel_chunks(full, detail::parallel_threshold / 64,
-                            [&](std::size_t wb, std::size_t we) {
+                            [&](std::size_t wb, std::size_t we) noexcept(
+                                std::is_nothrow_invocable_v<Pred&, std::size_t>) {
                               for (std::size_t w = wb; w < we; ++w) {
                                 // OR-reductions over a bit table vectorise.
                                 std::uint32_t lo = 0, hi = 0;
@@ -135,7 +136,8 @@ class ByteMask {
   template <class Pred>
   void assign(Pred&& keep) {
     detail::parallel_chunks(bytes_.size(), detail::parallel_threshold,
-                            [&](std::size_t b, std::size_t e) {
+                            [&](std::size_t b, std::size_t e) noexcept(
+                                std::is_nothrow_invocable_v<Pred&, std::size_t>) {
                               for (std::size_t i = b; i < e; ++i) bytes_[i] = keep(i) ? 1 : 0;
                             });
   }
@@ -223,12 +225,17 @@ template <mask_storage M>
 
 namespace detail {
 
-/// `x` where `keep`, else +0, as a bitwise AND: pure data flow, so the compiler cannot sink the
-/// computation of `x` into a branch (which blocks vectorisation of divisions and square roots).
+/// `x` where kept, exactly +0 where pruned (a select, not a multiply: no -0, no NaN * 0). On the
+/// host a bitwise AND: pure data flow, so the compiler cannot sink the computation of `x` into a
+/// branch (which blocks vectorisation of divisions and square roots).
 template <class S>
-inline S select_kept(bool keep, S x) noexcept {
+DSD_HOST_DEVICE S kept_or_zero(bool keep, S x) noexcept {
+#if defined(__CUDA_ARCH__)
+  return keep ? x : S(0);
+#else
   using U = std::conditional_t<sizeof(S) == 4, std::uint32_t, std::uint64_t>;
   return std::bit_cast<S>(static_cast<U>(std::bit_cast<U>(x) & (U{0} - U{keep})));
+#endif
 }
 
 /// Calls `f(i, keep)` for every index of the mask, in vectorisable blocks of 32 and in parallel
@@ -237,7 +244,8 @@ template <class F>
 inline void for_each_masked(const BitMask& m, F&& f) {
   const std::uint64_t* words = m.words().data();
   const std::size_t n = m.size(), full = n / 64;
-  parallel_chunks(full, parallel_threshold / 64, [&](std::size_t wb, std::size_t we) {
+  constexpr bool nothrow = std::is_nothrow_invocable_v<F&, std::size_t, bool>;
+  parallel_chunks(full, parallel_threshold / 64, [&](std::size_t wb, std::size_t we) noexcept(nothrow) {
     for (std::size_t w = wb; w < we; ++w) {
       const std::size_t base = w * 64;
       const auto lo = static_cast<std::uint32_t>(words[w]);
@@ -254,7 +262,8 @@ inline void for_each_masked(const BitMask& m, F&& f) {
 template <class F>
 inline void for_each_masked(const ByteMask& m, F&& f) {
   const std::uint8_t* b = m.bytes().data();
-  parallel_chunks(m.size(), parallel_threshold, [&](std::size_t begin, std::size_t end) {
+  constexpr bool nothrow = std::is_nothrow_invocable_v<F&, std::size_t, bool>;
+  parallel_chunks(m.size(), parallel_threshold, [&](std::size_t begin, std::size_t end) noexcept(nothrow) {
     DSD_PRAGMA_SIMD
     for (std::size_t i = begin; i < end; ++i) f(i, b[i] != 0);
   });
@@ -269,7 +278,7 @@ inline void for_each_masked(const M& m, F&& f) {
 /// optimizer state or a gradient.
 template <class M, class S>
 inline void zero_where_pruned(const M& m, S* x) {
-  for_each_masked(m, [&](std::size_t i, bool keep) { x[i] = select_kept(keep, x[i]); });
+  for_each_masked(m, [&](std::size_t i, bool keep) noexcept { x[i] = kept_or_zero(keep, x[i]); });
 }
 
 }  // namespace detail

@@ -8,7 +8,6 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 #include <span>
 #include <type_traits>
 #include <vector>
@@ -29,24 +28,35 @@ inline constexpr std::size_t radix_bins = std::size_t{1} << radix_bits;
 /// Below this many keys a segment is histogrammed by one thread (thread start-up dominates).
 inline constexpr std::size_t parallel_grain = std::size_t{1} << 16;
 
+/// Per-chunk counters of one histogram pass, allocated before the parallel region (so the
+/// counting itself cannot fail) and reused from pass to pass.
+struct HistogramScratch {
+  std::vector<std::uint32_t> counts;  ///< two 32-bit histograms (even, odd positions) per chunk
+  std::vector<std::uint64_t> wide;    ///< 64-bit totals per chunk, only for chunks of > 2^32 - 1 keys
+};
+
 /// Adds to `hist` the digit at `shift` of every key of segment `s` whose bits above the digit
-/// equal `prefix` (under `prefix_mask`). Each thread counts a contiguous chunk into two private
-/// histograms (even and odd positions), so runs of keys in the same bin do not serialise on one
-/// counter; the counts are merged under a lock. The histograms are 32-bit (twice as
-/// cache-friendly) and per thread, reused from pass to pass (no allocation per pass); a chunk of
-/// more than 2^32 - 1 keys is counted in sub-chunks flushed into 64-bit totals, so no counter
-/// wraps on a huge tensor, and chunks below that take the plain loop.
+/// equal `prefix` (under `prefix_mask`). Each chunk counts a contiguous range into two histograms
+/// of its own (even and odd positions), so runs of keys in the same bin do not serialise on one
+/// counter; the chunks' counts are summed afterwards, in chunk order. The histograms are 32-bit
+/// (twice as cache-friendly); a chunk of more than 2^32 - 1 keys is counted in sub-chunks flushed
+/// into 64-bit totals, so no counter wraps on a huge tensor. Nothing inside the parallel region
+/// allocates or locks: with a key function that cannot throw it runs without exception capture.
 template <class Key, class KeyAt>
 void histogram_segment(std::size_t s, std::size_t n, const KeyAt& key_at, Key prefix,
-                       Key prefix_mask, unsigned shift, std::vector<std::uint64_t>& hist) {
+                       Key prefix_mask, unsigned shift, std::vector<std::uint64_t>& hist,
+                       HistogramScratch& scratch) {
   constexpr Key digit = static_cast<Key>(radix_bins - 1);
   constexpr std::size_t max_sub = 0xffffffffu;
-  std::mutex merge;
-  parallel_chunks(n, parallel_grain, [&](std::size_t begin, std::size_t end) {
-    thread_local std::vector<std::uint32_t> h;
-    h.assign(2 * radix_bins, 0u);
-    std::uint32_t* h0 = h.data();
-    std::uint32_t* h1 = h.data() + radix_bins;
+  const std::size_t chunks = parallel_chunk_count(n, parallel_grain);
+  scratch.counts.assign(chunks * 2 * radix_bins, 0u);
+  const bool wide = n / chunks + 1 > max_sub;
+  if (wide) scratch.wide.assign(chunks * radix_bins, 0);
+  constexpr bool nothrow = std::is_nothrow_invocable_v<const KeyAt&, std::size_t, std::size_t>;
+  parallel_chunks_indexed(n, parallel_grain, [&](std::size_t c, std::size_t begin,
+                                                 std::size_t end) noexcept(nothrow) {
+    std::uint32_t* h0 = scratch.counts.data() + c * 2 * radix_bins;
+    std::uint32_t* h1 = h0 + radix_bins;
     const auto count = [&](std::size_t i, std::size_t stop) {
       if (prefix_mask == 0) {  // first pass: every key counts
         for (; i + 1 < stop; i += 2) {
@@ -59,18 +69,21 @@ void histogram_segment(std::size_t s, std::size_t n, const KeyAt& key_at, Key pr
         if ((k & prefix_mask) == prefix) ++h0[(k >> shift) & digit];
       }
     };
-    std::vector<std::uint64_t> total;  // only for chunks of more than max_sub keys
     for (; end - begin > max_sub; begin += max_sub) {
       count(begin, begin + max_sub);
-      total.resize(radix_bins, 0);
+      std::uint64_t* total = scratch.wide.data() + c * radix_bins;
       for (std::size_t b = 0; b < radix_bins; ++b) total[b] += std::uint64_t{h0[b]} + h1[b];
-      std::fill(h.begin(), h.end(), 0u);
+      std::fill(h0, h1 + radix_bins, 0u);
     }
     count(begin, end);
-    const std::lock_guard<std::mutex> lock(merge);
-    for (std::size_t b = 0; b < radix_bins; ++b)
-      hist[b] += std::uint64_t{h0[b]} + h1[b] + (total.empty() ? 0 : total[b]);
   });
+  for (std::size_t c = 0; c < chunks; ++c) {
+    const std::uint32_t* h0 = scratch.counts.data() + c * 2 * radix_bins;
+    const std::uint32_t* h1 = h0 + radix_bins;
+    for (std::size_t b = 0; b < radix_bins; ++b) hist[b] += std::uint64_t{h0[b]} + h1[b];
+    if (wide)
+      for (std::size_t b = 0; b < radix_bins; ++b) hist[b] += scratch.wide[c * radix_bins + b];
+  }
 }
 
 /// The key of 0-based rank `rank` among all keys `key_at(s, i)`, s < sizes.size(), i < sizes[s].
@@ -81,13 +94,14 @@ SelectResult<Key> radix_select(std::span<const std::size_t> sizes, const KeyAt& 
   static_assert(std::is_unsigned_v<Key>);
   constexpr unsigned key_bits = sizeof(Key) * 8;
   std::vector<std::uint64_t> hist(radix_bins);
+  HistogramScratch scratch;
   Key prefix = 0;
   Key prefix_mask = 0;
   std::size_t less = 0;
   for (unsigned shift = key_bits - radix_bits;; shift -= radix_bits) {
     std::fill(hist.begin(), hist.end(), 0);
     for (std::size_t s = 0; s < sizes.size(); ++s)
-      histogram_segment(s, sizes[s], key_at, prefix, prefix_mask, shift, hist);
+      histogram_segment(s, sizes[s], key_at, prefix, prefix_mask, shift, hist, scratch);
     std::size_t b = 0;
     for (; rank >= hist[b]; ++b) rank -= hist[b], less += hist[b];
     prefix |= static_cast<Key>(static_cast<Key>(b) << shift);

@@ -26,7 +26,7 @@ void adam_step(L& layer, const G& grad, double lr, double beta1, double beta2, d
   S* v = state_buffer(layer.state().second, layer.size());
   const auto t = static_cast<double>(++layer.state().step);
   const AdamScalars<S> c = adam_scalars<S>(lr, beta1, beta2, eps, weight_decay, t);
-  for_each_masked(layer.mask(), [=](std::size_t i, bool keep) {
+  for_each_masked(layer.mask(), [=](std::size_t i, bool keep) noexcept {
     adam_rule<Decoupled>(keep, w[i], g[i], m[i], v[i], c);
   });
 }

@@ -11,17 +11,6 @@
 
 namespace dsd::detail {
 
-/// `x` where kept, exactly +0 where pruned (a select, not a multiply: no -0, no NaN * 0). On the
-/// host it is the bit-and select the CPU loops vectorise best.
-template <class S>
-DSD_HOST_DEVICE S kept_or_zero(bool keep, S x) noexcept {
-#if defined(__CUDA_ARCH__)
-  return keep ? x : S(0);
-#else
-  return select_kept(keep, x);
-#endif
-}
-
 /// SGD with L2 weight decay: w - lr (g + wd w).
 template <class S>
 DSD_HOST_DEVICE S sgd_rule(S w, S g, S lr, S wd) noexcept {

@@ -23,7 +23,7 @@ struct Sgd {
     detail::check_weight_decay(weight_decay, name);
     S* w = layer.weights().data();
     const S a = static_cast<S>(lr), wd = static_cast<S>(weight_decay);
-    detail::for_each_masked(layer.mask(), [=](std::size_t i, bool keep) {
+    detail::for_each_masked(layer.mask(), [=](std::size_t i, bool keep) noexcept {
       w[i] = detail::kept_or_zero(keep, detail::sgd_rule(w[i], g[i], a, wd));
     });
   }
@@ -43,7 +43,7 @@ void momentum_step(L& layer, const G& grad, double lr, double momentum, double w
   S* v = state_buffer(layer.state().first, layer.size());
   ++layer.state().step;
   const S a = static_cast<S>(lr), mu = static_cast<S>(momentum), wd = static_cast<S>(weight_decay);
-  for_each_masked(layer.mask(), [=](std::size_t i, bool keep) {
+  for_each_masked(layer.mask(), [=](std::size_t i, bool keep) noexcept {
     momentum_rule<Nesterov>(keep, w[i], g[i], v[i], a, mu, wd);
   });
 }

@@ -26,7 +26,7 @@ struct KeepmaxCut {
     // Magnitude keys (the bits of |w|) order like |w| and cost one AND.
     const auto key = detail::prune_lowest_keys<detail::key_type<S>>(
         w.size(), std::min(prune, w.size()), mask,
-        [w](std::size_t i) { return detail::magnitude_key(w[i]); });
+        [w](std::size_t i) noexcept { return detail::magnitude_key(w[i]); });
     return detail::magnitude_from_key<S>(key);
   }
 };

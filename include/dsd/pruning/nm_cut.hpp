@@ -47,7 +47,7 @@ struct NMCut {
                 "> prunes exactly ", M - N, " of every ", M, " weights (sparsity ", sparsity,
                 "); layer \"", info.name, "\" was asked to prune ", prune, " of ", w.size());
     const std::size_t stride = along_inner ? 1 : shape.inner;
-    mask.assign([&](std::size_t i) {
+    mask.assign([&](std::size_t i) noexcept {
       const std::size_t member = along_inner ? i % M : (i / shape.inner) % M;
       return kept_in_group(w, i - member * stride, stride, member);
     });
@@ -63,7 +63,7 @@ struct NMCut {
   // higher index.
   template <class S>
   static bool kept_in_group(std::span<const S> w, std::size_t first, std::size_t stride,
-                            std::size_t a) {
+                            std::size_t a) noexcept {
     std::size_t beaten_by = 0;
     const S ma = std::abs(w[first + a * stride]);
     for (std::size_t b = 0; b < M; ++b) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <span>
 #include <string_view>
+#include <type_traits>
 
 #include "dsd/detail/radix_select.hpp"
 #include "dsd/error.hpp"
@@ -46,16 +47,17 @@ namespace detail {
 /// built in parallel and vectorised.
 template <class K, mask_storage M, class KeyAt>
 K prune_lowest_keys(std::size_t n, std::size_t prune, M& mask, const KeyAt& key_at) {
+  constexpr bool nothrow = std::is_nothrow_invocable_v<const KeyAt&, std::size_t>;
   const std::size_t sizes[] = {n};
   const auto r = radix_select<K>(
-      sizes, [&](std::size_t, std::size_t i) { return key_at(i); }, prune - 1);
+      sizes, [&](std::size_t, std::size_t i) noexcept(nothrow) { return key_at(i); }, prune - 1);
   // Keys below r.key are pruned, and of the keys equal to it the first (prune - r.less) by
   // index: find the index of the last of those.
   std::size_t ties = prune - r.less, last_tie = 0;
   for (std::size_t i = 0; ties > 0; ++i)
     if (key_at(i) == r.key) --ties, last_tie = i;
   const K t = r.key;
-  mask.assign([&](std::size_t i) {
+  mask.assign([&](std::size_t i) noexcept(nothrow) {
     const K k = key_at(i);
     return (k > t) | ((k == t) & (i > last_tie));
   });

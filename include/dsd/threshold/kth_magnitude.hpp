@@ -26,7 +26,8 @@ SelectResult<key_type<S>> select_magnitude(std::span<const std::span<const S>> s
   for (auto seg : segments) sizes.push_back(seg.size()), data.push_back(seg.data());
   const S* const* ptrs = data.data();
   return radix_select<key_type<S>>(
-      sizes, [ptrs](std::size_t s, std::size_t i) { return magnitude_key(ptrs[s][i]); }, rank);
+      sizes, [ptrs](std::size_t s, std::size_t i) noexcept { return magnitude_key(ptrs[s][i]); },
+      rank);
 }
 }  // namespace detail
 
