@@ -7,8 +7,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <dsd/dist/mpi.hpp>
-#include <dsd/dist/sharded.hpp>
+#include <dsd/distributed/mpi.hpp>
+#include <dsd/distributed/sharded.hpp>
 #include <dsd/dsd.hpp>
 #include <string>
 #include <vector>

@@ -10,8 +10,8 @@
 //   mpiexec -np 2 fashion_mlp_dist --mode dsd --epochs 4,4,4     (--batch is the global batch)
 #include <mpi.h>
 
-#include <dsd/dist/mpi.hpp>
-#include <dsd/dist/verify.hpp>
+#include <dsd/distributed/mpi.hpp>
+#include <dsd/distributed/verify.hpp>
 
 #include <cstdint>
 #include <iostream>

@@ -16,7 +16,7 @@ cmake --build build/gpu -j "$(dsd_jobs)" --target test_nccl 2>/dev/null || true
 rm -rf build/gpu-carry && mkdir -p build/gpu-carry/data
 cp build/gpu/tests/cuda/test_cuda build/gpu/bench/dsd_bench_cuda build/gpu/examples/fashion_mlp_cuda \
    build/gpu-carry/
-[ -x build/gpu/tests/dist/test_nccl ] && cp build/gpu/tests/dist/test_nccl build/gpu-carry/
+[ -x build/gpu/tests/distributed/test_nccl ] && cp build/gpu/tests/distributed/test_nccl build/gpu-carry/
 cp /usr/share/datasets/fashion-mnist/*.gz build/gpu-carry/data/
 for lib in libbenchmark.so.1debian libcudart.so.13 libgomp.so.1 libz.so.1; do
   path=$(ldd build/gpu-carry/dsd_bench_cuda build/gpu-carry/test_cuda build/gpu-carry/fashion_mlp_cuda | awk -v l="$lib" '$1 == l {print $3; exit}')

@@ -1,11 +1,11 @@
-// The CUDA kernels' index arithmetic (dsd/detail/device_logic.hpp), checked on the CPU against
+// The CUDA kernels' index arithmetic (dsd/backend/cuda/device_logic.hpp), checked on the CPU against
 // naive references: the same functions run inside the kernels.
 #include <doctest/doctest.h>
 
 #include <bit>
 #include <cstdint>
+#include <dsd/backend/cuda/device_logic.hpp>
 #include <dsd/detail/counter_rng.hpp>
-#include <dsd/detail/device_logic.hpp>
 #include <dsd/threshold/prune_count.hpp>
 #include <map>
 #include <random>

@@ -5,10 +5,11 @@
 
 #include <doctest/doctest.h>
 
+#include <unistd.h>
 #include <clocale>
 #include <cstdio>
-#include <dsd/dsd.hpp>
 #include <dsd/detail/text.hpp>
+#include <dsd/dsd.hpp>
 #include <dsd/io/checkpoint.hpp>
 #include <dsd/io/sensitivity_report.hpp>
 #include <filesystem>
@@ -18,7 +19,6 @@
 #include <regex>
 #include <sstream>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 namespace fs = std::filesystem;
@@ -148,7 +148,7 @@ TEST_CASE("sensitivity files, the report and error messages use a decimal point"
   dsd::io::write_sensitivity_csv(dir.path / "c.csv", t);
   dsd::Report report;
   report.phases.push_back({dsd::Phase::sparse, 1, 2, 0.001, 0.5, 0.75, 1.25,
-                           {dsd::LayerStats{"fc1", 1000, 500, 0.5, 0.125, 0}}});
+                           {dsd::LayerReport{{"fc1", 1000, 500, 0.5, 0.125}, 0}}});
   std::ostringstream report_c;
   dsd::print_report(report_c, report);
   std::string message_c;

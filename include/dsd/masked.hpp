@@ -12,7 +12,7 @@
 
 #include "dsd/error.hpp"
 #include "dsd/mask.hpp"
-#include "dsd/optim/state.hpp"
+#include "dsd/optimizer_state.hpp"
 #include "dsd/tensor.hpp"
 
 namespace dsd {
@@ -20,11 +20,10 @@ namespace dsd {
 /// Per-layer statistics reported after pruning and by the phase loop.
 struct LayerStats {
   std::string name;
-  std::size_t size = 0;     ///< number of weights
-  std::size_t kept = 0;     ///< weights the mask keeps
-  double sparsity = 0.0;    ///< pruned fraction
-  double threshold = 0.0;   ///< largest pruned |w| at the last prune (0 when none was pruned)
-  std::size_t changed = 0;  ///< mask entries flipped by the last prune or re-dense (phase reports)
+  std::size_t size = 0;    ///< number of weights
+  std::size_t kept = 0;    ///< weights the mask keeps
+  double sparsity = 0.0;   ///< pruned fraction
+  double threshold = 0.0;  ///< largest pruned |w| at the last prune (0 when none was pruned)
 };
 
 /// The mask a `Masked<T>` keeps unless told otherwise: `BitMask` for host tensors. A backend

@@ -15,7 +15,7 @@
 #include "dsd/layers.hpp"
 #include "dsd/mask.hpp"
 #include "dsd/masked.hpp"
-#include "dsd/optim/state.hpp"
+#include "dsd/optimizer_state.hpp"
 
 namespace dsd {
 

@@ -5,18 +5,18 @@
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
+#include <unistd.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <filesystem>
-#include <unistd.h>
-#include <dsd/dist/checkpoint.hpp>
-#include <dsd/dist/communicator.hpp>
-#include <dsd/dist/mpi.hpp>
-#include <dsd/dist/run.hpp>
-#include <dsd/dist/sharded.hpp>
-#include <dsd/dist/verify.hpp>
+#include <dsd/distributed/checkpoint.hpp>
+#include <dsd/distributed/communicator.hpp>
+#include <dsd/distributed/mpi.hpp>
+#include <dsd/distributed/run.hpp>
+#include <dsd/distributed/sharded.hpp>
+#include <dsd/distributed/verify.hpp>
 #include <dsd/dsd.hpp>
+#include <filesystem>
 #include <string>
 #include <utility>
 #include <vector>

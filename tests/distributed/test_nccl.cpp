@@ -5,13 +5,10 @@
 #include <nccl.h>
 #include <sys/mman.h>
 
-// dsd.hpp first, in a block of its own: dist/sharded.hpp uses detail::excludes without including
-// threshold/policy.hpp, which declares it.
-#include <dsd/dsd.hpp>
-
 #include <cstdio>
-#include <dsd/dist/nccl.hpp>
-#include <dsd/dist/sharded.hpp>
+#include <dsd/distributed/nccl.hpp>
+#include <dsd/distributed/sharded.hpp>
+#include <dsd/dsd.hpp>
 #include <span>
 #include <vector>
 

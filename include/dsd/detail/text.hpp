@@ -184,7 +184,7 @@ std::string format(std::string_view fmt, const Args&... args) {
 inline std::string to_text(double v) {
   char buf[64];
   const auto r = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, r.ptr);
+  return {buf, r.ptr};
 }
 
 /// `v` as a C99 hex float ("0x1.333334p-2", "-0x0p+0"): exact, as `%a` in the C locale.
@@ -195,7 +195,7 @@ inline std::string to_hex_text(double v) {
   const double m = std::fabs(v);
   if (std::isfinite(m)) *p++ = '0', *p++ = 'x';
   const auto r = std::to_chars(p, buf + sizeof buf, m, std::chars_format::hex);
-  return std::string(buf, r.ptr);
+  return {buf, r.ptr};
 }
 
 /// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or code points past

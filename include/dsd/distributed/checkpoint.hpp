@@ -25,7 +25,7 @@
 #include <string_view>
 #include <vector>
 
-#include "dsd/dist/communicator.hpp"
+#include "dsd/distributed/communicator.hpp"
 #include "dsd/error.hpp"
 #include "dsd/io/atomic_file.hpp"
 #include "dsd/io/checkpoint.hpp"
@@ -44,8 +44,8 @@ namespace detail {
 inline const char* to_string(layout l) { return l == layout::replicated ? "replicated" : "sharded"; }
 
 inline std::filesystem::path shard_file(const std::filesystem::path& path, int rank, int size) {
-  return std::filesystem::path(path.string() + ".rank-" + std::to_string(rank) + "-of-" +
-                               std::to_string(size) + ".safetensors");
+  return {path.string() + ".rank-" + std::to_string(rank) + "-of-" + std::to_string(size) +
+          ".safetensors"};
 }
 
 inline constexpr std::string_view index_magic = "dsd sharded checkpoint\n";
@@ -70,7 +70,7 @@ std::uint64_t new_save_id(Comm& comm) {
 inline std::string id_text(std::uint64_t id) {
   char buf[17];
   const auto r = std::to_chars(buf, buf + sizeof buf, id, 16);
-  return std::string(buf, r.ptr);
+  return {buf, r.ptr};
 }
 
 /// The save id an index at `path` records; throws unless `path` is a sharded index of `size`

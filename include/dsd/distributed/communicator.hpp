@@ -1,8 +1,8 @@
 #pragma once
 /// \file
 /// What dsd needs from a distributed engine: rank, size, sum/min/max all-reduce of unsigned
-/// 64-bit integers, an exclusive prefix sum, a byte broadcast and a barrier. MPI (dist/mpi.hpp)
-/// and NCCL (dist/nccl.hpp) adapters model it; another engine (torch.distributed, Horovod) needs
+/// 64-bit integers, an exclusive prefix sum, a byte broadcast and a barrier. MPI (distributed/mpi.hpp)
+/// and NCCL (distributed/nccl.hpp) adapters model it; another engine (torch.distributed, Horovod) needs
 /// a struct of about 30 lines. Masks and thresholds never need more: dsd exchanges counts, never
 /// weights.
 

@@ -12,7 +12,7 @@
 #include <span>
 #include <string>
 
-#include "dsd/dist/communicator.hpp"
+#include "dsd/distributed/communicator.hpp"
 #include "dsd/error.hpp"
 
 namespace dsd::dist {

@@ -1,7 +1,7 @@
 #pragma once
 /// \file
 /// The NCCL adapter of `dist::communicator`, for ranks that hold their weights on GPUs (one rank
-/// per GPU). Link NCCL (`libnccl`, in the CUDA toolkit's directory; see tests/dist/CMakeLists.txt)
+/// per GPU). Link NCCL (`libnccl`, in the CUDA toolkit's directory; see tests/distributed/CMakeLists.txt)
 /// and cudart. The concept's spans are host memory: they are staged through a device buffer on
 /// the adapter's stream. `all_reduce_sum_device` reduces device memory in place, without staging.
 
@@ -14,8 +14,8 @@
 #include <span>
 #include <vector>
 
-#include "dsd/detail/device_logic.hpp"
-#include "dsd/dist/communicator.hpp"
+#include "dsd/backend/cuda/device_logic.hpp"
+#include "dsd/distributed/communicator.hpp"
 #include "dsd/error.hpp"
 
 namespace dsd::dist {

@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "dsd/dist/communicator.hpp"
-#include "dsd/dist/sharded.hpp"
+#include "dsd/distributed/communicator.hpp"
+#include "dsd/distributed/sharded.hpp"
 #include "dsd/layers.hpp"
 #include "dsd/pruning/keepmax_cut.hpp"
 #include "dsd/schedule/phase_loop.hpp"

@@ -20,9 +20,10 @@
 #include <vector>
 
 #include "dsd/detail/counter_rng.hpp"
+#include "dsd/detail/finite.hpp"
 #include "dsd/detail/parallel.hpp"
 #include "dsd/detail/radix_select.hpp"
-#include "dsd/dist/communicator.hpp"
+#include "dsd/distributed/communicator.hpp"
 #include "dsd/error.hpp"
 #include "dsd/layers.hpp"
 #include "dsd/masked.hpp"
@@ -137,7 +138,7 @@ void apply_cut(const LocalCut<Key>& cut, std::size_t n, const KeyAt& key_at, M& 
   std::size_t ties = cut.ties, first_kept_tie = 0;
   for (std::size_t i = 0; ties > 0 && i < n; ++i)
     if (key_at(i) == cut.key) --ties, first_kept_tie = i + 1;
-  mask.assign([&](std::size_t i) {
+  mask.assign([&](std::size_t i) noexcept(std::is_nothrow_invocable_v<const KeyAt&, std::size_t>) {
     const Key k = key_at(i);
     return (k > cut.key) | ((k == cut.key) & (i >= first_kept_tie));
   });
@@ -311,10 +312,10 @@ std::vector<LayerStats> prune(C&& layers, const Thresholds& thresholds, Comm& co
   std::vector<std::function<void()>> commits;
   for_each_layer(layers, [&](auto& l, std::size_t i) {
     if (excluded[i]) {
-      const std::size_t g = static_cast<std::size_t>(global[i]);
+      const auto g = static_cast<std::size_t>(global[i]);
       const auto kept = static_cast<std::size_t>(excluded_kept[i]);
       stats.push_back({l.name(), g, kept,
-                       static_cast<double>(g - kept) / static_cast<double>(g), l.threshold(), 0});
+                       static_cast<double>(g - kept) / static_cast<double>(g), l.threshold()});
       return;
     }
     using L = std::remove_cvref_t<decltype(l)>;
@@ -340,10 +341,11 @@ std::vector<LayerStats> prune(C&& layers, const Thresholds& thresholds, Comm& co
       comm.all_reduce_max(bits);
       threshold = std::bit_cast<double>(bits[0]);
     } else {
-      const auto key_at = [&](std::size_t j) {
+      std::uint64_t stream = 0;
+      if constexpr (std::is_same_v<Policy, RandomCut>) stream = RandomCut::stream_for(l.name());
+      const auto key_at = [&](std::size_t j) noexcept {
         if constexpr (std::is_same_v<Policy, RandomCut>)
-          return dsd::detail::random_cut_key(policy.seed, dsd::detail::fnv1a(l.name()),
-                                             offset[i] + j);
+          return dsd::detail::random_cut_key(policy.seed, stream, offset[i] + j);
         else
           return dsd::detail::magnitude_key(w[j]);
       };
@@ -364,9 +366,9 @@ std::vector<LayerStats> prune(C&& layers, const Thresholds& thresholds, Comm& co
             threshold = static_cast<double>(dsd::detail::magnitude_from_key<S>(cut.key));
       }
     }
-    const std::size_t g = static_cast<std::size_t>(global[i]);
+    const auto g = static_cast<std::size_t>(global[i]);
     stats.push_back({l.name(), g, g - counts[i],
-                     static_cast<double>(counts[i]) / static_cast<double>(g), threshold, 0});
+                     static_cast<double>(counts[i]) / static_cast<double>(g), threshold});
     commits.push_back([&l, m = std::move(mask), threshold]() mutable {
       l.set_mask(std::move(m), threshold);
     });

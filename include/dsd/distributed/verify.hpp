@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "dsd/dist/communicator.hpp"
+#include "dsd/distributed/communicator.hpp"
 #include "dsd/error.hpp"
 #include "dsd/layers.hpp"
 #include "dsd/mask.hpp"

@@ -24,7 +24,7 @@
 #include "dsd/error.hpp"
 #include "dsd/io/safetensors.hpp"
 #include "dsd/layers.hpp"
-#include "dsd/schedule/phase_loop.hpp"
+#include "dsd/schedule/position.hpp"
 #include "dsd/snapshot.hpp"
 
 namespace dsd::io {
@@ -62,7 +62,7 @@ inline constexpr const char* loop_user_tensor = "dsd.loop.__user__";
 /// A metadata value that must be a whole non-negative integer.
 template <class I>
 I parse_count(const File& f, const std::string& key, std::string_view what) {
-  const std::string text = f.meta(key);
+  const std::string& text = f.meta(key);
   I value{};
   const auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), value);
   bool negative = false;

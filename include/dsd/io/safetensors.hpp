@@ -217,7 +217,7 @@ class File {
                 " bytes but the data section has ", data_.size(), " (truncated or trailing bytes)");
   }
 
-  TensorInfo parse_tensor(const std::string& name, const nlohmann::json& v) const {
+  [[nodiscard]] TensorInfo parse_tensor(const std::string& name, const nlohmann::json& v) const {
     const auto bad = [&](const char* what) {
       DSD_THROW(io, "\"", path_, "\": tensor \"", name, "\" ", what);
     };

@@ -13,7 +13,7 @@
 
 #include "dsd/detail/text.hpp"
 #include "dsd/io/atomic_file.hpp"
-#include "dsd/threshold/sensitivity_analysis.hpp"
+#include "dsd/sensitivity/analysis.hpp"
 
 namespace dsd::io {
 
@@ -57,44 +57,47 @@ inline void write_sensitivity_svg(const std::filesystem::path& path, const Sensi
   const double pad = std::max(1e-6, (hi - lo) * 0.05);
   lo -= pad;
   hi += pad;
-  constexpr double W = 640, H = 400, L = 60, R = 150, T = 30, B = 50;
-  const auto x = [&](double s) { return L + s * (W - L - R); };
-  const auto y = [&](double a) { return T + (hi - a) / (hi - lo) * (H - T - B); };
+  // The plot's size and margins (left, right, top, bottom), in SVG units.
+  constexpr double width = 640, height = 400, left = 60, right = 150, top = 30, bottom = 50;
+  const auto x = [&](double s) { return left + s * (width - left - right); };
+  const auto y = [&](double a) { return top + (hi - a) / (hi - lo) * (height - top - bottom); };
   static const char* colours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                                   "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
   std::ostringstream os;
-  const auto emit = [&](const char* fmt, const auto&... args) { os << dsd::detail::format(fmt, args...); };
+  const auto emit = [&](const char* fmt, const auto&... args) {
+    os << dsd::detail::format(fmt, args...);
+  };
   emit(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
       "font-family=\"sans-serif\" font-size=\"12\">\n",
-      W, H);
+      width, height);
   emit("<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
   emit(
       "<text x=\"%.0f\" y=\"18\">Sensitivity: accuracy with one layer pruned (max drop "
       "%g)</text>\n",
-      L, max_drop);
-  emit("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\"/>\n", L, H - B,
-       W - R, H - B);
-  emit("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\"/>\n", L, T, L,
-       H - B);
+      left, max_drop);
+  emit("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\"/>\n", left,
+       height - bottom, width - right, height - bottom);
+  emit("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\"/>\n", left, top,
+       left, height - bottom);
   for (int i = 0; i <= 10; i += 2) {
     emit("<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.1f</text>\n", x(i / 10.0),
-         H - B + 16, i / 10.0);
+         height - bottom + 16, i / 10.0);
     const double a = lo + (hi - lo) * i / 10.0;
-    emit("<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.4f</text>\n", L - 4, y(a) + 4, a);
+    emit("<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.4f</text>\n", left - 4, y(a) + 4, a);
   }
-  emit("<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">sparsity</text>\n", x(0.5), H - 10);
+  emit("<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">sparsity</text>\n", x(0.5), height - 10);
   emit(
       "<text transform=\"translate(14 %.1f) rotate(-90)\" text-anchor=\"middle\">accuracy</text>\n",
-      (H - B + T) / 2);
+      (height - bottom + top) / 2);
   for (double a : {table.baseline, table.baseline - max_drop})
     emit(
         "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"gray\" "
         "stroke-dasharray=\"4 3\"/>\n",
-        L, y(a), W - R, y(a));
+        left, y(a), width - right, y(a));
   for (std::size_t li = 0; li < layers.size(); ++li) {
     const char* c = colours[li % 10];
-    os << "<polyline fill=\"none\" stroke=\"" << c << "\" stroke-width=\"2\" points=\"";
+    os << R"(<polyline fill="none" stroke=")" << c << R"(" stroke-width="2" points=")";
     emit("%.1f,%.1f ", x(0.0), y(table.baseline));
     double chosen_acc = table.baseline;
     for (const auto& p : table.points) {
@@ -110,7 +113,8 @@ inline void write_sensitivity_svg(const std::filesystem::path& path, const Sensi
     std::string label;  // layer names are user text: escape them for XML
     for (char ch : layers[li])
       label += ch == '<' ? "&lt;" : ch == '>' ? "&gt;" : ch == '&' ? "&amp;" : std::string(1, ch);
-    emit("<text x=\"%.1f\" y=\"%.1f\" fill=\"%s\">", W - R + 10, T + 16.0 * double(li + 1), c);
+    emit(R"(<text x="%.1f" y="%.1f" fill="%s">)", width - right + 10, top + 16.0 * double(li + 1),
+         c);
     os << label;
     emit(" (%.2f)</text>\n", chosen.of(layers[li]));
   }

@@ -8,7 +8,9 @@
 #include <span>
 #include <string_view>
 
+#include "dsd/detail/finite.hpp"
 #include "dsd/error.hpp"
+#include "dsd/layers.hpp"
 #include "dsd/masked.hpp"
 #include "dsd/pruning/keepmax_cut.hpp"
 #include "dsd/pruning/policy.hpp"
@@ -16,37 +18,13 @@
 
 namespace dsd {
 
-namespace detail {
-/// The error for a NaN/Inf weight met at prune time (shared by the CPU and GPU backends).
-[[noreturn]] inline void throw_non_finite(std::string_view layer, double value, std::size_t index) {
-  throw_error(errc::non_finite, "layer \"", layer, "\" has a non-finite weight (", value,
-              ") at index ", index, "; cannot prune it by magnitude");
-}
-
-/// Index of the first NaN/Inf of `w`, or `w.size()` when all are finite.
-template <class S>
-std::size_t first_non_finite(std::span<const S> w) {
-  bool finite = true;  // a branch-free reduction the compiler vectorises
-  for (std::size_t i = 0; i < w.size(); ++i) finite &= std::isfinite(w[i]);
-  if (finite) return w.size();
-  std::size_t i = 0;
-  while (std::isfinite(w[i])) ++i;
-  return i;
-}
-
-template <class S>
-void require_finite(std::span<const S> w, std::string_view layer) {
-  const std::size_t i = first_non_finite(w);
-  if (i != w.size()) throw_non_finite(layer, w[i], i);
-}
-}  // namespace detail
-
 /// Validates a prune of exactly `count` weights of `layer` by `policy` and builds its mask without
 /// touching the layer; returns the commit that installs it (and the layer's statistics). Nothing
 /// that can fail for a reason of the data is left for the commit, so a collection prune can build
-/// every layer's mask first and change no layer when one of them fails. A backend overloads it
-/// for its layers (the CUDA backend does).
+/// every layer's mask first and change no layer when one of them fails. This one takes host
+/// layers; a backend provides it for its own (hook 3 of dsd/backend/contract.hpp).
 template <class Policy = KeepmaxCut, masked_parameter L>
+  requires(layer_space_v<L> == memory_space::host)
 [[nodiscard]] std::function<LayerStats()> prepare_prune(L& layer, std::size_t count,
                                                         const Policy& policy = {}) {
   using S = typename L::scalar_type;

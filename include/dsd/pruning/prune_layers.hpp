@@ -41,6 +41,7 @@ requires threshold_policy<Thresholds, C> std::vector<LayerStats> prune(C&& layer
     });
   }
   std::vector<std::function<LayerStats()>> commits;
+  commits.reserve(counts.size());
   for_each_layer(layers, [&](auto& l, std::size_t i) {
     if (detail::excludes(thresholds, l.name())) {  // excluded means untouched
       commits.push_back([&l] { return l.stats(); });
@@ -54,6 +55,7 @@ requires threshold_policy<Thresholds, C> std::vector<LayerStats> prune(C&& layer
     commits.push_back(prepare_prune(l, counts[i], policy));
   });
   std::vector<LayerStats> stats;
+  stats.reserve(commits.size());
   for (auto& commit : commits) stats.push_back(commit());
   return stats;
 }

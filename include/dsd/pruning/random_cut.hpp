@@ -25,12 +25,18 @@ struct RandomCut {
   static constexpr bool keyed_by_name = true;
   std::uint64_t seed = 0;  ///< the same seed gives the same pattern everywhere
 
-  template <floating_scalar S, mask_storage M>
-  S build_mask(std::span<const S> w, std::size_t prune, M& mask, const PruneInfo& info = {}) const {
-    DSD_REQUIRE(!info.name.empty(), invalid_argument,
+  /// The random stream of the layer called `layer` (every backend's rule); an unnamed layer is
+  /// refused, since unnamed layers of one size would all get the same pattern.
+  static std::uint64_t stream_for(std::string_view layer) {
+    DSD_REQUIRE(!layer.empty(), invalid_argument,
                 "RandomCut needs a named layer: its random stream is keyed by the name, so unnamed "
                 "layers of one size would all get the same pattern");
-    const std::uint64_t stream = detail::fnv1a(info.name);
+    return detail::fnv1a(layer);
+  }
+
+  template <floating_scalar S, mask_storage M>
+  S build_mask(std::span<const S> w, std::size_t prune, M& mask, const PruneInfo& info = {}) const {
+    const std::uint64_t stream = stream_for(info.name);
     if (prune == 0) {
       mask.fill(true);
       return S{0};
@@ -40,7 +46,7 @@ struct RandomCut {
     // which prune_lowest needs for scores of unknown origin and which cost this policy 2x.
     (void)detail::prune_lowest_keys<std::uint64_t>(
         w.size(), std::min(prune, w.size()), mask,
-        [&](std::size_t i) { return detail::random_cut_key(seed, stream, i); });
+        [&](std::size_t i) noexcept { return detail::random_cut_key(seed, stream, i); });
     return S{0};  // a random cut has no magnitude threshold
   }
 };

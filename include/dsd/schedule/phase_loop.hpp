@@ -10,42 +10,18 @@
 #include <ostream>
 #include <vector>
 
-#include "dsd/detail/sparsity_by_name.hpp"
 #include "dsd/detail/text.hpp"
 #include "dsd/error.hpp"
 #include "dsd/layers.hpp"
 #include "dsd/pruning/keepmax_cut.hpp"
 #include "dsd/pruning/prune_layers.hpp"
+#include "dsd/schedule/position.hpp"
 #include "dsd/schedule/report.hpp"
 #include "dsd/schedule/schedule.hpp"
 #include "dsd/threshold/policy.hpp"
+#include "dsd/threshold/sparsity_by_name.hpp"
 
 namespace dsd {
-
-/// Where the loop stands, handed to every callback.
-struct EpochContext {
-  Phase phase = Phase::dense;
-  int round = 1;
-  int epoch = 0;         ///< 0-based within the phase
-  int global_epoch = 0;  ///< 0-based over the whole run
-  double lr = 0.0;       ///< learning rate for this epoch (already written to Callbacks::lr_targets)
-  int phase_index = 0;   ///< index into `Schedule::plan()`
-  int phase_epochs = 0;  ///< epochs of this phase
-};
-
-/// A point of the schedule: before epoch `epoch` of phase `phase_index` of `Schedule::plan()`.
-/// A checkpoint records the position to continue from; `run` resumes there.
-struct Position {
-  int phase_index = 0;
-  int epoch = 0;
-
-  /// The position right after the epoch described by `ctx`.
-  [[nodiscard]] static Position after(const EpochContext& ctx) noexcept {
-    return ctx.epoch + 1 < ctx.phase_epochs ? Position{ctx.phase_index, ctx.epoch + 1}
-                                            : Position{ctx.phase_index + 1, 0};
-  }
-  friend bool operator==(Position, Position) = default;
-};
 
 /// The user's side of the loop. `train_epoch` and `evaluate` are required; hooks are optional.
 ///
@@ -79,7 +55,7 @@ std::vector<std::any> masks_of(C& layers) {
   return masks;
 }
 template <layer_collection C>
-void count_changes(C& layers, const std::vector<std::any>& before, std::vector<LayerStats>& stats) {
+void count_changes(C& layers, const std::vector<std::any>& before, std::vector<LayerReport>& stats) {
   for_each_layer(layers, [&](auto& l, std::size_t i) {
     using M = typename std::remove_cvref_t<decltype(l)>::mask_type;
     stats[i].changed = changed_entries(std::any_cast<const M&>(before[i]), l.mask());
@@ -132,7 +108,7 @@ WeightCensus weight_census(C& layers, bool enforce) {
 /// policies) must have pruned weights; for a global sparsity that prunes anything, and for a
 /// policy that does not say what it prunes, at least one layer must.
 template <class Thresholds>
-void require_masks_on_resume(const std::vector<LayerStats>& stats, const Thresholds& thresholds,
+void require_masks_on_resume(const std::vector<LayerReport>& stats, const Thresholds& thresholds,
                              Position start) {
   bool any = false, any_expected = !sparsity_by_name<Thresholds>;
   if constexpr (requires { thresholds.sparsity + 0.0; } && !sparsity_by_name<Thresholds>) {
@@ -197,7 +173,8 @@ Report run_loop(C& layers, const Schedule& schedule, const Thresholds& threshold
     const auto before = acts ? masks_of(layers) : std::vector<std::any>{};
     if (first == 0 && plan.prune_before) prune_all();
     if (first == 0 && plan.redense_before) redense(layers);
-    std::vector<LayerStats> stats = stats_of();
+    std::vector<LayerReport> stats;
+    for (LayerStats& s : stats_of()) stats.push_back({std::move(s)});
     if (first > 0 && plan.phase == Phase::sparse) require_masks_on_resume(stats, thresholds, start);
     if (acts) count_changes(layers, before, stats);
     if (plan.epochs == 0) continue;

@@ -13,16 +13,22 @@
 
 namespace dsd {
 
+/// A layer in a phase report: its statistics during the phase, and what opened the phase did
+/// to its mask.
+struct LayerReport : LayerStats {
+  std::size_t changed = 0;  ///< mask entries flipped by the phase's prune or re-dense
+};
+
 /// One phase of a finished run.
 struct PhaseReport {
   Phase phase = Phase::dense;
   int round = 1;
   int epochs = 0;
   double lr = 0.0;
-  double accuracy_start = 0.0;     ///< `evaluate()` before the first epoch (right after pruning)
-  double accuracy_end = 0.0;       ///< `evaluate()` after the last epoch
-  double seconds = 0.0;            ///< wall time of the phase's epochs and evaluations
-  std::vector<LayerStats> layers;  ///< per-layer sparsity and threshold during the phase
+  double accuracy_start = 0.0;      ///< `evaluate()` before the first epoch (right after pruning)
+  double accuracy_end = 0.0;        ///< `evaluate()` after the last epoch
+  double seconds = 0.0;             ///< wall time of the phase's epochs and evaluations
+  std::vector<LayerReport> layers;  ///< per-layer sparsity and threshold during the phase
   /// Fraction of the weights exactly zero at the end of the phase, counted from the weights (for
   /// device layers, which `run` does not read, from the masks: `sparsity_measured` is false).
   double weight_sparsity = 0.0;

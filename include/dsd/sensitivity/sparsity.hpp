@@ -9,7 +9,7 @@
 
 #include "dsd/error.hpp"
 #include "dsd/layers.hpp"
-#include "dsd/threshold/sensitivity_analysis.hpp"
+#include "dsd/sensitivity/analysis.hpp"
 
 namespace dsd {
 

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "dsd/detail/sparsity_by_name.hpp"
 #include "dsd/layers.hpp"
+#include "dsd/threshold/sparsity_by_name.hpp"
 
 namespace dsd {
 

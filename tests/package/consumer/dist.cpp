@@ -2,8 +2,8 @@
 #include <mpi.h>
 
 #include <cstdio>
-#include <dsd/dist/mpi.hpp>
-#include <dsd/dist/sharded.hpp>
+#include <dsd/distributed/mpi.hpp>
+#include <dsd/distributed/sharded.hpp>
 #include <dsd/dsd.hpp>
 #include <vector>
 

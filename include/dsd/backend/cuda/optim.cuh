@@ -21,10 +21,10 @@
 #include <vector>
 
 #include "dsd/backend/cuda/device_buffer.cuh"
+#include "dsd/backend/cuda/device_masked.cuh"
 #include "dsd/backend/cuda/device_tensor.cuh"
 #include "dsd/backend/cuda/event.cuh"
 #include "dsd/backend/cuda/launch.cuh"
-#include "dsd/backend/cuda/masked.cuh"
 #include "dsd/optim/adam.hpp"
 #include "dsd/optim/rules.hpp"
 #include "dsd/optim/sgd.hpp"

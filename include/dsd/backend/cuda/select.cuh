@@ -19,11 +19,11 @@
 #include <vector>
 
 #include "dsd/backend/cuda/device_buffer.cuh"
+#include "dsd/backend/cuda/device_logic.hpp"
 #include "dsd/backend/cuda/error.cuh"
 #include "dsd/backend/cuda/event.cuh"
 #include "dsd/backend/cuda/launch.cuh"
 #include "dsd/detail/counter_rng.hpp"
-#include "dsd/detail/device_logic.hpp"
 
 namespace dsd::cuda {
 

@@ -16,9 +16,9 @@
 /// a dense cuBLAS GEMM depends on device, shape, batch and density: `time_step_products` measures
 /// it.
 
-#include <cub/device/device_scan.cuh>
 #include <cuda_runtime.h>
 #include <cusparse.h>
+#include <cub/device/device_scan.cuh>
 
 #include <cstddef>
 #include <cstdint>
@@ -26,11 +26,11 @@
 #include <type_traits>
 
 #include "dsd/backend/cuda/device_buffer.cuh"
+#include "dsd/backend/cuda/device_logic.hpp"
+#include "dsd/backend/cuda/device_masked.cuh"
 #include "dsd/backend/cuda/event.cuh"
 #include "dsd/backend/cuda/launch.cuh"
 #include "dsd/backend/cuda/libraries.cuh"
-#include "dsd/backend/cuda/masked.cuh"
-#include "dsd/detail/device_logic.hpp"
 
 namespace dsd::cuda {
 
