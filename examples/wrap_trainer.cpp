@@ -53,7 +53,7 @@ int main() {
   dsd::MomentumSgd opt{.lr = 0.05, .momentum = 0.9, .weight_decay = 1e-4};
 
   dsd::Callbacks cb;
-  cb.lr_targets = {&opt.lr};  // the schedule sets opt.lr every epoch (x0.1 when re-densing)
+  cb.set_lr = dsd::lr_of(opt);  // the schedule sets opt.lr every epoch (x0.1 when re-densing)
   cb.train_epoch = [&](const dsd::EpochContext&) {
     double loss = 0;
     for (int step = 0; step < 50; ++step) {

@@ -20,7 +20,7 @@ struct Recorder {
   template <class L>
   dsd::Callbacks callbacks(L& layer) {
     dsd::Callbacks cb;
-    cb.lr_from_context = true;  // records ctx.lr; no optimizer to bind
+    cb.set_lr = dsd::lr_from_context;  // records ctx.lr; no optimizer to bind
     cb.train_epoch = [this, &layer](const dsd::EpochContext& c) {
       calls.push_back("train " + std::string(to_string(c.phase)) + " " + std::to_string(c.epoch));
       lrs.push_back(c.lr);
@@ -183,7 +183,7 @@ TEST_CASE("the phase loop drives a real sparse phase: the mask holds through tra
   dsd::Masked layer(w, "fc");
   dsd::MomentumSgd opt{.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01};
   dsd::Callbacks cb;
-  cb.lr_targets = {&opt.lr};
+  cb.set_lr = dsd::lr_of(opt);
   bool held = true;
   cb.train_epoch = [&](const dsd::EpochContext& ctx) {
     for (int i = 0; i < 10; ++i) opt.step(layer, std::vector<double>(6, -1.0));
@@ -202,7 +202,7 @@ TEST_CASE("bad schedules and callbacks are rejected with a reason") {
   dsd::Masked layer(w, "fc");
   dsd::Callbacks cb;
   cb.evaluate = [] { return 0.0; };
-  cb.lr_from_context = true;
+  cb.set_lr = dsd::lr_from_context;
   CHECK_THROWS_WITH_AS(
       dsd::run(dsd::layers(layer), {.dense_epochs = 1}, dsd::UniformSparsity{}, cb),
       "dsd: run: Callbacks::train_epoch is not set", dsd::error);
@@ -264,8 +264,10 @@ TEST_CASE("the schedule owns the learning rate: bound optimizers get each phase'
   dsd::Adam adam{.lr = 7.0};
   std::vector<double> seen_by_step, seen_by_setter;
   dsd::Callbacks cb;
-  cb.lr_targets = {&opt.lr, &adam.lr};
-  cb.set_lr = [&](double lr) { seen_by_setter.push_back(lr); };
+  cb.set_lr = [&, both = dsd::lr_of(opt, adam)](double lr) {
+    both(lr);
+    seen_by_setter.push_back(lr);
+  };
   cb.train_epoch = [&](const dsd::EpochContext& ctx) {
     CHECK(opt.lr == ctx.lr);
     CHECK(adam.lr == ctx.lr);
@@ -316,7 +318,7 @@ TEST_CASE("run enforces the masks after every sparse epoch and reports what it h
   std::vector<double> w = {0.5, -1.5, 2.0, 0.1, -0.2, 3.0};
   dsd::Masked layer(w, "fc");
   dsd::Callbacks cb;
-  cb.lr_from_context = true;
+  cb.set_lr = dsd::lr_from_context;
   std::vector<double> seen_at_eval;
   // A user optimizer that forgets enforce(): every weight moves, pruned ones too.
   cb.train_epoch = [&](const dsd::EpochContext&) {

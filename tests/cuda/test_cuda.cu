@@ -313,7 +313,7 @@ TEST_CASE("run() drives device layers: prune, sparse steps, re-dense from zero" 
   std::vector<double> lrs;
   std::vector<std::size_t> kept;
   dsd::Callbacks cb;
-  cb.lr_targets = {&opt.lr};
+  cb.set_lr = dsd::lr_of(opt);
   cb.train_epoch = [&](const dsd::EpochContext& ctx) {
     lrs.push_back(opt.lr);
     CHECK(opt.lr == ctx.lr);

@@ -429,7 +429,7 @@ TEST_CASE("dist::run prunes each tensor over its shards, as the whole tensor wou
   dsd::Masked whole(a.full, "a"), sa(a.local, "a");
   dsd::prune(whole, 0.5);
   dsd::Callbacks cb;
-  cb.lr_from_context = true;
+  cb.set_lr = dsd::lr_from_context;
   cb.train_epoch = [](const dsd::EpochContext&) { return 0.0; };
   cb.evaluate = [] { return 1.0; };
   const dsd::Schedule s{.dense_epochs = 1, .sparse_epochs = 1, .end_sparse = true};
@@ -466,7 +466,7 @@ TEST_CASE("swapped shard files are refused, and a resized tensor on one rank fai
   std::vector<float> v(8, 1.0f);
   dsd::Masked layer(v, "fc");
   dsd::Callbacks cb;
-  cb.lr_from_context = true;
+  cb.set_lr = dsd::lr_from_context;
   cb.train_epoch = [&](const dsd::EpochContext&) {
     if (world_rank() == world_size() - 1) v.push_back(1.0f);
     return 0.0;

@@ -23,6 +23,23 @@
 
 namespace dsd {
 
+namespace detail {
+template <class O>
+concept has_lr = requires(O& o) { o.lr = 0.0; };
+}  // namespace detail
+
+/// For `Callbacks::set_lr`: writes the schedule's rate into the `lr` of each optimizer given
+/// (dsd's, or any object with a `double lr` member); they must outlive the run.
+template <class... Optimizers>
+  requires(sizeof...(Optimizers) > 0 && (detail::has_lr<Optimizers> && ...))
+[[nodiscard]] std::function<void(double)> lr_of(Optimizers&... optimizers) {
+  return [&optimizers...](double lr) { ((optimizers.lr = lr), ...); };
+}
+
+/// For `Callbacks::set_lr` when `train_epoch` applies `EpochContext::lr` itself: says so, as a
+/// run whose rate reaches nothing is refused.
+inline void lr_from_context(double) noexcept {}
+
 /// The user's side of the loop. `train_epoch` and `evaluate` are required; hooks are optional.
 ///
 /// Call order, per phase: [prune or re-dense] -> before_phase -> evaluate (accuracy at start) ->
@@ -30,14 +47,12 @@ namespace dsd {
 /// after_phase. In the sparse phase your optimizer must keep the mask: dsd's optimizers do it in
 /// their step, or call `dsd::enforce(layers)` after your own.
 struct Callbacks {
-  /// Where the schedule's learning rate goes. `run` writes the lr of every epoch (lr/10 when
-  /// re-densing) into each of `lr_targets` (e.g. `{&opt.lr}` for dsd's optimizers, or any
-  /// `double`) and passes it to `set_lr` (for an optimizer of your own) before `before_epoch`.
-  /// One of the two must be set, or `lr_from_context` to say train_epoch applies `ctx.lr` itself:
-  /// a run whose learning rate reaches nothing would re-densify at the full rate, silently.
-  std::vector<double*> lr_targets{};
+  /// Where the schedule's learning rate goes, the one channel: `run` calls it with the lr of
+  /// every epoch (a tenth when re-densing) before `before_epoch`. `dsd::lr_of(opt, ...)` for
+  /// dsd's optimizers, `dsd::torch::lr_setter(opt)` for libtorch's, a lambda for your own;
+  /// `dsd::lr_from_context` when train_epoch applies `ctx.lr` itself. It must be set: a run whose
+  /// learning rate reaches nothing would re-densify at the full rate, silently.
   std::function<void(double)> set_lr;
-  bool lr_from_context = false;
   std::function<double(const EpochContext&)> train_epoch;  ///< one epoch; returns its mean loss
   std::function<double()> evaluate;                        ///< held-out accuracy (or any score)
   std::function<void(const EpochContext&)> before_phase;
@@ -142,13 +157,10 @@ Report run_loop(C& layers, const Schedule& schedule, const Thresholds& threshold
                 Census&& census) {
   DSD_REQUIRE(callbacks.train_epoch, invalid_argument, "run: Callbacks::train_epoch is not set");
   DSD_REQUIRE(callbacks.evaluate, invalid_argument, "run: Callbacks::evaluate is not set");
-  DSD_REQUIRE(!callbacks.lr_targets.empty() || callbacks.set_lr || callbacks.lr_from_context,
-              invalid_argument,
-              "run: the schedule's learning rate reaches no optimizer; set Callbacks::lr_targets "
-              "(e.g. {&opt.lr}) or Callbacks::set_lr, or Callbacks::lr_from_context = true if "
-              "train_epoch applies ctx.lr itself");
-  for (double* target : callbacks.lr_targets)
-    DSD_REQUIRE(target != nullptr, invalid_argument, "run: a null pointer in Callbacks::lr_targets");
+  DSD_REQUIRE(static_cast<bool>(callbacks.set_lr), invalid_argument,
+              "run: the schedule's learning rate reaches no optimizer; set Callbacks::set_lr "
+              "(dsd::lr_of(opt) for dsd's optimizers, dsd::torch::lr_setter(opt) for libtorch's, "
+              "or dsd::lr_from_context if train_epoch applies ctx.lr itself)");
   using clock = std::chrono::steady_clock;
   Report report;
   const std::vector<PhasePlan> phases = schedule.plan();
@@ -188,8 +200,7 @@ Report run_loop(C& layers, const Schedule& schedule, const Thresholds& threshold
     for (int e = first; e < plan.epochs; ++e, ++global_epoch) {
       ctx.epoch = e;
       ctx.global_epoch = global_epoch;
-      for (double* target : callbacks.lr_targets) *target = ctx.lr;
-      if (callbacks.set_lr) callbacks.set_lr(ctx.lr);
+      callbacks.set_lr(ctx.lr);
       if (callbacks.before_epoch) callbacks.before_epoch(ctx);
       const double loss = callbacks.train_epoch(ctx);
       if (plan.phase == Phase::sparse) {  // the mask holds whatever the user's optimizer did

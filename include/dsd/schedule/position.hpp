@@ -13,7 +13,7 @@ struct EpochContext {
   int round = 1;
   int epoch = 0;         ///< 0-based within the phase
   int global_epoch = 0;  ///< 0-based over the whole run
-  double lr = 0.0;      ///< learning rate for this epoch (already written to Callbacks::lr_targets)
+  double lr = 0.0;      ///< learning rate for this epoch (already passed to Callbacks::set_lr)
   int phase_index = 0;  ///< index into `Schedule::plan()`
   int phase_epochs = 0;  ///< epochs of this phase
 };

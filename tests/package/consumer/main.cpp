@@ -24,7 +24,7 @@ int main() {
     return l / static_cast<double>(xs.size());
   };
   dsd::Callbacks cb;
-  cb.lr_targets = {&opt.lr};  // the schedule sets the lr of every epoch (x0.1 when re-densing)
+  cb.set_lr = dsd::lr_of(opt);  // the schedule sets the lr of every epoch (x0.1 when re-densing)
   cb.train_epoch = [&](const dsd::EpochContext&) {
     for (int it = 0; it < 50; ++it) {
       std::vector<double> g(3, 0.0);
