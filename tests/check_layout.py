@@ -7,17 +7,34 @@ Usage: check_layout.py GUIDE INCLUDE_DIR    checks the tree; exits 1 naming ever
 The floors are the fenced `floors` block of the Layout section, lowest first, one per line:
 `NAME: PATTERN...`, where a pattern is a header (`dsd.hpp`) or a folder (`detail/`), relative to
 include/dsd/. A header belongs to its most specific pattern (a header before its folder, a deeper
-folder before a shallower one). A header may include headers of its own floor and of floors below
+folder before a shallower one). An include is dsd's when it names `dsd/...` (normalised, so
+`dsd/detail/../mask.hpp` is mask.hpp) or is a quoted path relative to the including header
+(`"../mask.hpp"`). A header may include headers of its own floor and of floors below
 it; an include of a higher floor is a back edge. A header no pattern covers, or an include of a
 dsd header that does not exist, is an error too, so a new folder cannot go unplaced.
 """
 
 import pathlib
+import posixpath
 import re
 import sys
 import tempfile
 
-INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]dsd/([^>"]+)[>"]', re.M)
+INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]', re.M)
+HEADER_SUFFIXES = (".hpp", ".cuh", ".h", ".hh", ".inl", ".ipp", ".tpp")
+
+
+def dsd_target(header, bracket, path):
+    """The include's target relative to include/dsd/ (normalised), or None when it is not one of
+    dsd's headers: `dsd/...` in either form, or a quoted path relative to the including header
+    (`"../mask.hpp"`), which the compiler tries first."""
+    if path.startswith("dsd/"):
+        return posixpath.normpath(path[len("dsd/"):])
+    if bracket == '"':
+        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(header), path))
+        if not resolved.startswith("../"):
+            return resolved
+    return None
 
 
 def read_floors(guide_text):
@@ -61,16 +78,19 @@ def floor_of(header, floors):
 def check(guide_text, root):
     floors = read_floors(guide_text)
     root = pathlib.Path(root)
-    headers = sorted(str(p.relative_to(root)) for p in root.rglob("*")
-                     if p.is_file() and p.suffix in (".hpp", ".cuh", ".h"))
+    headers = sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
+                     if p.is_file() and p.suffix in HEADER_SUFFIXES)
     problems = []
     for h in headers:
         mine = floor_of(h, floors)
         if mine is None:
             problems.append(f"{h}: no floor of the Layout section covers it")
             continue
-        for target in INCLUDE.findall((root / h).read_text(encoding="utf-8")):
-            if not (root / target).is_file():
+        for bracket, path in INCLUDE.findall((root / h).read_text(encoding="utf-8")):
+            target = dsd_target(h, bracket, path)
+            if target is None:
+                continue  # the standard library, a backend's or a dependency's header
+            if target.startswith("../") or not (root / target).is_file():
                 problems.append(f"{h}: includes dsd/{target}, which does not exist")
                 continue
             theirs = floor_of(target, floors)
@@ -93,6 +113,13 @@ def self_test():
                       ["detail/a.hpp (floor base) includes dsd/mask.hpp (floor core)"]),
         "unplaced": ({"io/x.hpp": "", "mask.hpp": ""}, ["io/x.hpp: no floor"]),
         "missing": ({"mask.hpp": '#include "dsd/gone.hpp"'}, ["includes dsd/gone.hpp, which does not"]),
+        "relative": ({"detail/a.hpp": '#include "../mask.hpp"', "mask.hpp": "", "error.hpp": ""},
+                     ["detail/a.hpp (floor base) includes dsd/mask.hpp (floor core)"]),
+        "dot-dot": ({"detail/a.hpp": '#include <dsd/detail/../mask.hpp>', "mask.hpp": ""},
+                    ["detail/a.hpp (floor base) includes dsd/mask.hpp (floor core)"]),
+        "inl": ({"detail/a.inl": '#include "dsd/mask.hpp"', "mask.hpp": ""},
+                ["detail/a.inl (floor base) includes dsd/mask.hpp (floor core)"]),
+        "sibling": ({"detail/a.hpp": '#include "b.hpp"', "detail/b.hpp": "", "mask.hpp": ""}, []),
     }
     failed = 0
     for name, (files, expected) in cases.items():

@@ -68,6 +68,24 @@ TEST_CASE_TEMPLATE("a predicate that throws in a parallel assign reaches the cal
                        "predicate failed at 786432", std::runtime_error);
 }
 
+namespace {
+/// A predicate's result whose conversion to bool throws: the predicate is noexcept, its use is not.
+struct Verdict {
+  std::size_t i;
+  operator bool() const {
+    if (i == (std::size_t{3} << 18)) throw std::runtime_error("verdict failed at 786432");
+    return false;
+  }
+};
+}  // namespace
+
+TEST_CASE_TEMPLATE("a predicate whose result throws on conversion to bool reaches the caller", M,
+                   dsd::BitMask, dsd::ByteMask) {
+  M m(std::size_t{1} << 20, true);
+  CHECK_THROWS_WITH_AS(m.assign([](std::size_t i) noexcept { return Verdict{i}; }),
+                       "verdict failed at 786432", std::runtime_error);
+}
+
 TEST_CASE_TEMPLATE("masks compare by content", M, dsd::BitMask, dsd::ByteMask) {
   M a(100, true), b(100, true);
   CHECK(a == b);

@@ -86,3 +86,29 @@ TEST_CASE("unknown layer names in exclusions and per-layer sparsities are errors
   CHECK(la.mask().count() == 100);
   CHECK(dsd::prune(dsd::layers(la, lb), dsd::LayerSparsity{.sparsity = {{"fc1", 0.5}}})[1].kept == 50);
 }
+
+TEST_CASE("a global cut's ties go to earlier layers first, and an inconsistent cut is refused") {
+  // Three layers with 2, 0 and 1 keys below the cut key and 3, 2 and 2 keys equal to it.
+  const std::vector<std::uint64_t> less = {2, 0, 1}, equal = {3, 2, 2};
+  CHECK(dsd::detail::global_cut_ties(less, equal, 3) == std::vector<std::uint64_t>{0, 0, 0});
+  CHECK(dsd::detail::global_cut_ties(less, equal, 6) == std::vector<std::uint64_t>{3, 0, 0});
+  CHECK(dsd::detail::global_cut_ties(less, equal, 8) == std::vector<std::uint64_t>{3, 2, 0});
+  CHECK(dsd::detail::global_cut_counts(less, equal, 9) == std::vector<std::size_t>{5, 2, 2});
+  CHECK(dsd::detail::global_cut_counts(less, equal, 10) == std::vector<std::size_t>{5, 2, 3});
+  CHECK_THROWS_WITH_AS(dsd::detail::global_cut_ties(less, equal, 11),
+                       "dsd: global cut of 11 weights: 1 more than the keys at the cut key; the "
+                       "selection is inconsistent",
+                       dsd::error);
+  CHECK_THROWS_WITH_AS(dsd::detail::global_cut_ties(less, equal, 2),
+                       "dsd: global cut of 2 weights: 3 keys lie below the cut key; the selection "
+                       "is inconsistent",
+                       dsd::error);
+  // The host-device core, as the CUDA path's host side calls it.
+  constexpr auto split = [] {
+    const std::uint64_t eq[] = {1, 4, 4};
+    std::uint64_t ties[3] = {};
+    const std::uint64_t left = dsd::detail::split_cut_ties(eq, 3, 6, ties);
+    return ties[0] * 100 + ties[1] * 10 + ties[2] + left * 1000;
+  }();
+  static_assert(split == 141);
+}

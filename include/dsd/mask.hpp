@@ -61,7 +61,7 @@ class BitMask {
     const std::size_t full = size_ / 64;
     detail::parallel_chunks(full, detail::parallel_threshold / 64,
                             [&](std::size_t wb, std::size_t we) noexcept(
-                                std::is_nothrow_invocable_v<Pred&, std::size_t>) {
+                                std::is_nothrow_invocable_r_v<bool, Pred&, std::size_t>) {
                               for (std::size_t w = wb; w < we; ++w) {
                                 // OR-reductions over a bit table vectorise.
                                 std::uint32_t lo = 0, hi = 0;
@@ -137,7 +137,7 @@ class ByteMask {
   void assign(Pred&& keep) {
     detail::parallel_chunks(bytes_.size(), detail::parallel_threshold,
                             [&](std::size_t b, std::size_t e) noexcept(
-                                std::is_nothrow_invocable_v<Pred&, std::size_t>) {
+                                std::is_nothrow_invocable_r_v<bool, Pred&, std::size_t>) {
                               for (std::size_t i = b; i < e; ++i) bytes_[i] = keep(i) ? 1 : 0;
                             });
   }

@@ -50,9 +50,11 @@ void histogram_segment(std::size_t s, std::size_t n, const KeyAt& key_at, Key pr
   constexpr std::size_t max_sub = 0xffffffffu;
   const std::size_t chunks = parallel_chunk_count(n, parallel_grain);
   scratch.counts.assign(chunks * 2 * radix_bins, 0u);
-  const bool wide = n / chunks + 1 > max_sub;
+  // Sized by the whole segment, not by n / chunks: the runtime may give fewer threads than
+  // chunks (a thread limit, OMP_DYNAMIC), and then each chunk is larger.
+  const bool wide = n > max_sub;
   if (wide) scratch.wide.assign(chunks * radix_bins, 0);
-  constexpr bool nothrow = std::is_nothrow_invocable_v<const KeyAt&, std::size_t, std::size_t>;
+  constexpr bool nothrow = std::is_nothrow_invocable_r_v<Key, const KeyAt&, std::size_t, std::size_t>;
   parallel_chunks_indexed(n, parallel_grain, [&](std::size_t c, std::size_t begin,
                                                  std::size_t end) noexcept(nothrow) {
     std::uint32_t* h0 = scratch.counts.data() + c * 2 * radix_bins;

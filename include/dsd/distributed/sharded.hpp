@@ -31,6 +31,7 @@
 #include "dsd/pruning/nm_cut.hpp"
 #include "dsd/pruning/prune.hpp"
 #include "dsd/pruning/random_cut.hpp"
+#include "dsd/threshold/global_cut.hpp"
 #include "dsd/threshold/global_sparsity.hpp"
 #include "dsd/threshold/layer_sparsity.hpp"
 #include "dsd/threshold/policy.hpp"
@@ -138,7 +139,7 @@ void apply_cut(const LocalCut<Key>& cut, std::size_t n, const KeyAt& key_at, M& 
   std::size_t ties = cut.ties, first_kept_tie = 0;
   for (std::size_t i = 0; ties > 0 && i < n; ++i)
     if (key_at(i) == cut.key) --ties, first_kept_tie = i + 1;
-  mask.assign([&](std::size_t i) noexcept(std::is_nothrow_invocable_v<const KeyAt&, std::size_t>) {
+  mask.assign([&](std::size_t i) noexcept(std::is_nothrow_invocable_r_v<Key, const KeyAt&, std::size_t>) {
     const Key k = key_at(i);
     return (k > cut.key) | ((k == cut.key) & (i >= first_kept_tie));
   });
@@ -273,11 +274,9 @@ std::vector<LayerStats> prune(C&& layers, const Thresholds& thresholds, Comm& co
       comm.all_reduce_sum(less);
       comm.all_reduce_sum(equal);
       comm.all_reduce_max(below);
-      std::uint64_t ties_left = k;
-      for (std::size_t sg = 0; sg < count; ++sg) ties_left -= less[sg];
+      const std::vector<std::uint64_t> layer_ties = dsd::detail::global_cut_ties(less, equal, k);
       for (std::size_t sg = 0; sg < count; ++sg) {
-        const std::uint64_t ties = std::min(equal[sg], ties_left);
-        ties_left -= ties;
+        const std::uint64_t ties = layer_ties[sg];
         counts[sg] = static_cast<std::size_t>(less[sg] + ties);
         const std::size_t quota = detail::tie_quota(ties, equal_local[sg], comm);
         // The layer's threshold: the cut key if it prunes ties, else its largest key below.

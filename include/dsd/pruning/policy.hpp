@@ -47,7 +47,7 @@ namespace detail {
 /// built in parallel and vectorised.
 template <class K, mask_storage M, class KeyAt>
 K prune_lowest_keys(std::size_t n, std::size_t prune, M& mask, const KeyAt& key_at) {
-  constexpr bool nothrow = std::is_nothrow_invocable_v<const KeyAt&, std::size_t>;
+  constexpr bool nothrow = std::is_nothrow_invocable_r_v<K, const KeyAt&, std::size_t>;
   const std::size_t sizes[] = {n};
   const auto r = radix_select<K>(
       sizes, [&](std::size_t, std::size_t i) noexcept(nothrow) { return key_at(i); }, prune - 1);

@@ -11,6 +11,7 @@
 #include "dsd/detail/radix_select.hpp"
 #include "dsd/error.hpp"
 #include "dsd/layers.hpp"
+#include "dsd/threshold/global_cut.hpp"
 #include "dsd/threshold/kth_magnitude.hpp"
 #include "dsd/threshold/policy.hpp"
 #include "dsd/threshold/prune_count.hpp"
@@ -53,19 +54,14 @@ struct GlobalSparsity {
     std::vector<std::size_t> counts(spans.size(), 0);
     if (k == 0) return counts;
     const auto r = detail::select_magnitude<S>(spans, k - 1);
-    std::size_t ties_left = k - r.less;
-    for (std::size_t s = 0; s < spans.size(); ++s) {
-      std::size_t less = 0, equal = 0;
+    std::vector<std::uint64_t> less(spans.size(), 0), equal(spans.size(), 0);
+    for (std::size_t s = 0; s < spans.size(); ++s)
       for (const S w : spans[s]) {
         const K key = detail::magnitude_key(w);
-        less += key < r.key;
-        equal += key == r.key;
+        less[s] += key < r.key;
+        equal[s] += key == r.key;
       }
-      const std::size_t ties = std::min(equal, ties_left);
-      ties_left -= ties;
-      counts[s] = less + ties;
-    }
-    return counts;
+    return detail::global_cut_counts(less, equal, k);
   }
 };
 

@@ -16,6 +16,7 @@
 #include "dsd/backend/cuda/prune.cuh"
 #include "dsd/backend/cuda/select.cuh"
 #include "dsd/layers.hpp"
+#include "dsd/threshold/global_cut.hpp"
 #include "dsd/threshold/global_sparsity.hpp"
 #include "dsd/threshold/policy.hpp"
 #include "dsd/threshold/prune_count.hpp"
@@ -55,15 +56,11 @@ std::vector<std::size_t> global_prune_counts(C& layers, const GlobalSparsity& gl
   // NaN/Inf are not reported here: each layer's own prune does, in layer order, as on the CPU.
   const dsd::cuda::detail::MagnitudeKeys<S> keys;
   ws.prepare(segs, stream);
-  const DeviceSelect r = select(keys, ws, k - 1, stream);
+  (void)select(keys, ws, k - 1, stream);  // leaves the cut key in the workspace for count_below
   const auto below = count_below(keys, ws, stream);
-  std::uint64_t ties_left = k - r.less;
-  for (std::size_t s = 0; s < segs.size(); ++s) {
-    const std::uint64_t ties = std::min<std::uint64_t>(below[s].second, ties_left);
-    ties_left -= ties;
-    counts[s] = below[s].first + ties;
-  }
-  return counts;
+  std::vector<std::uint64_t> less(segs.size()), equal(segs.size());
+  for (std::size_t s = 0; s < segs.size(); ++s) less[s] = below[s].first, equal[s] = below[s].second;
+  return dsd::detail::global_cut_counts(less, equal, k);
 }
 
 }  // namespace dsd::cuda

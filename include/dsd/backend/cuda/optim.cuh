@@ -25,6 +25,7 @@
 #include "dsd/backend/cuda/device_tensor.cuh"
 #include "dsd/backend/cuda/event.cuh"
 #include "dsd/backend/cuda/launch.cuh"
+#include "dsd/layers.hpp"
 #include "dsd/optim/adam.hpp"
 #include "dsd/optim/rules.hpp"
 #include "dsd/optim/sgd.hpp"
