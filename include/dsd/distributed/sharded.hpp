@@ -128,7 +128,7 @@ template <class Key, communicator Comm, class KeyAt>
 }
 
 /// Fills `mask` (n entries) from a cut: pruned are keys below the cut key and its `ties` lowest
-/// local indices of keys equal to it.
+/// local indices of keys equal to it (the single-layer rule, `dsd::detail::assign_cut_mask`).
 template <class Key, mask_storage M, class KeyAt>
 void apply_cut(const LocalCut<Key>& cut, std::size_t n, const KeyAt& key_at, M& mask,
                bool anything_pruned) {
@@ -136,13 +136,7 @@ void apply_cut(const LocalCut<Key>& cut, std::size_t n, const KeyAt& key_at, M& 
     mask.fill(true);
     return;
   }
-  std::size_t ties = cut.ties, first_kept_tie = 0;
-  for (std::size_t i = 0; ties > 0 && i < n; ++i)
-    if (key_at(i) == cut.key) --ties, first_kept_tie = i + 1;
-  mask.assign([&](std::size_t i) noexcept(std::is_nothrow_invocable_r_v<Key, const KeyAt&, std::size_t>) {
-    const Key k = key_at(i);
-    return (k > cut.key) | ((k == cut.key) & (i >= first_kept_tie));
-  });
+  dsd::detail::assign_cut_mask(n, key_at, cut.key, cut.ties, mask);
 }
 
 namespace detail {

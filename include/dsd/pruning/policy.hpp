@@ -42,26 +42,34 @@ concept pruning_policy = floating_scalar<S> && mask_storage<M> &&
 };
 
 namespace detail {
-/// Prunes the `prune` entries with the lowest unsigned `key_at(i)` (ties: lower index first) and
-/// returns the largest pruned key. The mask is a pure, branch-free function of the index, so it is
-/// built in parallel and vectorised.
+/// Fills `mask` (n entries) from a cut at `key`: keys below it are pruned, and of the keys equal
+/// to it the `ties` at the lowest indices; every other entry is kept. The one rule by which every
+/// Keepmax-Cut and Random-Cut mask is built from its cut (single layer, and a shard's share of a
+/// sharded cut). The mask is a pure, branch-free function of the index, so it is built in
+/// parallel and vectorised.
+template <class K, mask_storage M, class KeyAt>
+void assign_cut_mask(std::size_t n, const KeyAt& key_at, K key, std::size_t ties, M& mask) {
+  constexpr bool nothrow = std::is_nothrow_invocable_r_v<K, const KeyAt&, std::size_t>;
+  std::size_t first_kept_tie = 0;
+  for (std::size_t i = 0; ties > 0 && i < n; ++i)
+    if (key_at(i) == key) --ties, first_kept_tie = i + 1;
+  mask.assign([&](std::size_t i) noexcept(nothrow) {
+    const K k = key_at(i);
+    return (k > key) | ((k == key) & (i >= first_kept_tie));
+  });
+}
+
+/// Prunes the `prune` entries (at least one) with the lowest unsigned `key_at(i)` (ties: lower
+/// index first) and returns the largest pruned key.
 template <class K, mask_storage M, class KeyAt>
 K prune_lowest_keys(std::size_t n, std::size_t prune, M& mask, const KeyAt& key_at) {
   constexpr bool nothrow = std::is_nothrow_invocable_r_v<K, const KeyAt&, std::size_t>;
   const std::size_t sizes[] = {n};
   const auto r = radix_select<K>(
       sizes, [&](std::size_t, std::size_t i) noexcept(nothrow) { return key_at(i); }, prune - 1);
-  // Keys below r.key are pruned, and of the keys equal to it the first (prune - r.less) by
-  // index: find the index of the last of those.
-  std::size_t ties = prune - r.less, last_tie = 0;
-  for (std::size_t i = 0; ties > 0; ++i)
-    if (key_at(i) == r.key) --ties, last_tie = i;
-  const K t = r.key;
-  mask.assign([&](std::size_t i) noexcept(nothrow) {
-    const K k = key_at(i);
-    return (k > t) | ((k == t) & (i > last_tie));
-  });
-  return t;
+  // Keys below r.key are pruned, and of the keys equal to it the first (prune - r.less) by index.
+  assign_cut_mask(n, key_at, r.key, prune - r.less, mask);
+  return r.key;
 }
 }  // namespace detail
 
