@@ -112,3 +112,76 @@ TEST_CASE("a global cut's ties go to earlier layers first, and an inconsistent c
   }();
   static_assert(split == 141);
 }
+
+TEST_CASE("GlobalSparsity's cut says where it fell in each layer, and prune builds the masks from it") {
+  // |w|: a = {1, 2, 2, 3}, b = {2, 2, 0.5, 4}, c = {5, 6}: 10 weights, 60 % = 6 pruned. Sorted:
+  // 0.5 1 2 2 2 2 3 4 5 6, the 6th lowest is 2: below it a's 1 and b's 0.5, and of the four 2s
+  // the four that remain needed: a's two, then b's two (earlier layers first).
+  std::vector<float> a = {1, -2, 2, 3}, b = {2, -2, 0.5f, 4}, c = {5, 6};
+  dsd::Masked la(a, "a"), lb(b, "b"), lc(c, "c");
+  auto all = dsd::layers(la, lb, lc);
+  const auto cut = dsd::GlobalSparsity{.sparsity = 0.6}.cut(all);
+  CHECK(cut.counts == std::vector<std::size_t>{3, 3, 0});
+  REQUIRE(cut.at.size() == 3);
+  const std::uint64_t two = dsd::detail::magnitude_key(2.0f), one = dsd::detail::magnitude_key(1.0f);
+  CHECK(cut.at[0].key == two);
+  CHECK(cut.at[0].ties == 2);
+  CHECK(cut.at[0].largest == two);
+  CHECK(cut.at[1].ties == 2);
+  CHECK(cut.at[2].ties == 0);
+  CHECK(cut.at[2].largest == 0);
+  // At 20 % (2 pruned: 0.5 and 1) the cut key is 1: a prunes its one tie, b only a key below it.
+  const auto small = dsd::GlobalSparsity{.sparsity = 0.2}.cut(all);
+  CHECK(small.counts == std::vector<std::size_t>{1, 1, 0});
+  CHECK(small.at[0].ties == 1);
+  CHECK(small.at[1].ties == 0);
+  CHECK(small.at[1].largest == dsd::detail::magnitude_key(0.5f));
+  CHECK(small.at[1].key == one);
+
+  // The masks and thresholds built from the cut equal a per-layer Keepmax-Cut of its counts.
+  for (const double sparsity : {0.2, 0.6, 0.9}) {
+    std::vector<float> a2 = a, b2 = b, c2 = c, a3 = a, b3 = b, c3 = c;
+    dsd::Masked ga(a2, "a"), gb(b2, "b"), gc(c2, "c"), pa(a3, "a"), pb(b3, "b"), pc(c3, "c");
+    const auto global = dsd::prune(dsd::layers(ga, gb, gc), dsd::GlobalSparsity{.sparsity = sparsity});
+    auto per_layer = dsd::layers(pa, pb, pc);
+    const auto counts = dsd::GlobalSparsity{.sparsity = sparsity}.prune_counts(per_layer);
+    const auto sa = dsd::prune_exactly(pa, counts[0]);
+    const auto sb = dsd::prune_exactly(pb, counts[1]);
+    const auto sc = dsd::prune_exactly(pc, counts[2]);
+    CHECK(ga.mask() == pa.mask());
+    CHECK(gb.mask() == pb.mask());
+    CHECK(gc.mask() == pc.mask());
+    CHECK(global[0].threshold == sa.threshold);
+    CHECK(global[1].threshold == sb.threshold);
+    CHECK(global[2].threshold == sc.threshold);
+    CHECK(a2 == a3);
+  }
+}
+
+namespace {
+struct CountsOnly {  // a user's policy: counts alone, a cut without a key
+  template <class C>
+  std::vector<std::size_t> prune_counts(C&) const {
+    return {1, 3};
+  }
+};
+struct ShortCut {
+  template <class C>
+  dsd::Cut cut(C&) const {
+    return {{1, 1}, {dsd::LayerCut{}}};
+  }
+};
+}  // namespace
+
+TEST_CASE("a threshold policy gives a cut or bare counts, and a cut of the wrong size is refused") {
+  std::vector<float> a = {1, 2, 3, 4}, b = {4, 3, 2, 1};
+  dsd::Masked la(a, "a"), lb(b, "b");
+  const auto stats = dsd::prune(dsd::layers(la, lb), CountsOnly{});
+  CHECK(stats[0].kept == 3);
+  CHECK(stats[1].kept == 1);
+  CHECK(b == std::vector<float>{4, 0, 0, 0});
+  CHECK_THROWS_WITH_AS(dsd::prune(dsd::layers(la, lb), ShortCut{}),
+                       "dsd: threshold policy returned 2 prune counts and 1 cut positions for 2 layers",
+                       dsd::error);
+  CHECK(b == std::vector<float>{4, 0, 0, 0});  // refused before any layer changed
+}

@@ -13,7 +13,7 @@
 /// | `masked_parameter<L>` | masked.hpp | L is a `Masked<T, M>` (host or device) |
 /// | `layer_collection<C>` | layers.hpp | a tuple of `Masked&` (from `dsd::layers`) or a range of `Masked` |
 /// | `pruning_policy<P, S, M>` | pruning/policy.hpp | P has a `name` and a `build_mask` keeping exactly n - k |
-/// | `threshold_policy<P, C>` | threshold/policy.hpp | P gives one prune count per layer of C |
+/// | `threshold_policy<P, C>` | threshold/policy.hpp | P gives a `Cut` (one prune count per layer of C, and where a cut it found fell) or bare counts |
 /// | `masked_optimizer<O, L, G>` | optim/optimizer.hpp | O has a `name` and `step(layer, grad)` |
 ///
 /// The CUDA backend adds `cuda::device_optimizer<O>` (backend/cuda/optim.cuh): the optimizer

@@ -12,16 +12,15 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "dsd/detail/counter_rng.hpp"
 #include "dsd/detail/finite.hpp"
-#include "dsd/detail/parallel.hpp"
 #include "dsd/detail/radix_select.hpp"
 #include "dsd/distributed/communicator.hpp"
 #include "dsd/error.hpp"
@@ -30,7 +29,9 @@
 #include "dsd/pruning/keepmax_cut.hpp"
 #include "dsd/pruning/nm_cut.hpp"
 #include "dsd/pruning/prune.hpp"
+#include "dsd/pruning/prune_layers.hpp"
 #include "dsd/pruning/random_cut.hpp"
+#include "dsd/threshold/cut.hpp"
 #include "dsd/threshold/global_cut.hpp"
 #include "dsd/threshold/global_sparsity.hpp"
 #include "dsd/threshold/layer_sparsity.hpp"
@@ -52,47 +53,15 @@ namespace detail {
 
 /// 8-bit digits: a pass all-reduces 256 counters (2 KiB), four passes for float keys.
 inline constexpr unsigned shard_digit_bits = 8;
-inline constexpr std::size_t shard_bins = std::size_t{1} << shard_digit_bits;
-
-/// Adds to `hist` the digit at `shift` of this rank's keys `key_at(s, i)` matching `prefix`
-/// under `prefix_mask`.
-template <class Key, class KeyAt>
-void local_histogram(std::span<const std::size_t> sizes, const KeyAt& key_at, Key prefix,
-                     Key prefix_mask, unsigned shift, std::vector<std::uint64_t>& hist) {
-  std::mutex merge;
-  for (std::size_t s = 0; s < sizes.size(); ++s)
-    dsd::detail::parallel_chunks(sizes[s], std::size_t{1} << 16, [&](std::size_t begin, std::size_t end) {
-      std::vector<std::uint64_t> h(shard_bins, 0);
-      for (std::size_t i = begin; i < end; ++i) {
-        const Key k = key_at(s, i);
-        if ((k & prefix_mask) == prefix) ++h[(k >> shift) & (shard_bins - 1)];
-      }
-      const std::lock_guard<std::mutex> lock(merge);
-      for (std::size_t b = 0; b < shard_bins; ++b) hist[b] += h[b];
-    });
-}
 
 /// The key of global 0-based rank `rank` over every rank's segments, and how many keys (all
-/// ranks) are below it: one all-reduce of 256 counters per 8 key bits.
+/// ranks) are below it: the radix select of one process, each pass's histogram all-reduced (256
+/// counters per 8 key bits).
 template <class Key, communicator Comm, class KeyAt>
 dsd::detail::SelectResult<Key> sharded_select(std::span<const std::size_t> sizes,
                                               const KeyAt& key_at, std::uint64_t rank, Comm& comm) {
-  static_assert(std::is_unsigned_v<Key>);
-  constexpr unsigned key_bits = sizeof(Key) * 8;
-  std::vector<std::uint64_t> hist(shard_bins);
-  Key prefix = 0, prefix_mask = 0;
-  std::uint64_t less = 0;
-  for (unsigned shift = key_bits - shard_digit_bits;; shift -= shard_digit_bits) {
-    std::fill(hist.begin(), hist.end(), 0);
-    local_histogram(sizes, key_at, prefix, prefix_mask, shift, hist);
-    comm.all_reduce_sum(hist);
-    std::size_t b = 0;
-    for (; b + 1 < shard_bins && rank >= hist[b]; ++b) rank -= hist[b], less += hist[b];
-    prefix |= static_cast<Key>(static_cast<Key>(b) << shift);
-    prefix_mask |= static_cast<Key>(static_cast<Key>(shard_bins - 1) << shift);
-    if (shift == 0) break;
-  }
-  return {prefix, static_cast<std::size_t>(less)};
+  return dsd::detail::radix_select<Key, shard_digit_bits>(
+      sizes, key_at, rank, [&](std::vector<std::uint64_t>& hist) { comm.all_reduce_sum(hist); });
 }
 
 /// This rank's share of `ties_needed` ties at a cut key, given its `equal_local` ties: the ranks
@@ -116,7 +85,11 @@ template <class Key, communicator Comm, class KeyAt>
   if (k == 0) return {};
   const std::size_t sizes[] = {n};
   const auto r = detail::sharded_select<Key>(
-      sizes, [&](std::size_t, std::size_t i) { return key_at(i); }, k - 1, comm);
+      sizes,
+      [&](std::size_t, std::size_t i) noexcept(std::is_nothrow_invocable_v<const KeyAt&, std::size_t>) {
+        return key_at(i);
+      },
+      k - 1, comm);
   std::size_t less_local = 0, equal_local = 0;
   for (std::size_t i = 0; i < n; ++i) {
     const Key key = key_at(i);
@@ -169,13 +142,191 @@ constexpr bool supported_policy = std::is_same_v<Policy, KeepmaxCut> ||
 
 }  // namespace detail
 
+namespace detail {
+
+/// Step 1 of a sharded prune: every rank holds the same layer list (names, order), and each
+/// rank's local facts hold (no tensor resized after wrapping, no two layers sharing storage).
+/// Throws on every rank: the failing rank its own error, the others one naming it.
+template <class Policy, layer_collection C, communicator Comm>
+void agree_on_layers(C& layers, Comm& comm) {
+  std::uint64_t names = 0xcbf29ce484222325ull;
+  for_each_layer(layers, [&](auto& l, std::size_t) {
+    names = (names ^ dsd::detail::fnv1a(l.name())) * 0x100000001b3ull;
+  });
+  std::uint64_t lo[] = {names}, hi[] = {names};
+  comm.all_reduce_min(lo);
+  comm.all_reduce_max(hi);
+  DSD_REQUIRE(lo[0] == hi[0], invalid_argument,
+              "dist::prune: the ranks hold different layer lists (names or order)");
+  collectively(comm, "dist::prune", [&] {
+    for_each_layer(layers, [&](auto& l, std::size_t) { (void)l.weights(); });
+    dsd::detail::require_disjoint_storage(layers, "dist::prune");
+  });
+  // Every rank now holds the same names, so checks of names alone throw on all ranks alike.
+  if constexpr (requires { Policy::keyed_by_name; })
+    dsd::detail::require_unique_names(layers, "dist::prune with " + std::string(Policy::name));
+}
+
+/// Where this rank's shards lie in the global tensors.
+struct ShardLayout {
+  std::vector<std::uint64_t> global;  ///< each tensor's global size
+  std::vector<std::uint64_t> offset;  ///< this rank's first global index in it
+  std::vector<char> excluded;         ///< the thresholds exclude it: untouched, as in dsd::prune
+};
+
+/// Step 2: the global sizes and offsets; a non-finite weight in any rank's shard of a layer to
+/// prune is refused on every rank, naming its global index (dsd::prune's check).
+template <layer_collection C, class Thresholds, communicator Comm>
+ShardLayout shard_layout(C& layers, const Thresholds& thresholds, Comm& comm) {
+  using S = collection_scalar_t<C>;
+  const std::size_t count = layer_count(layers);
+  ShardLayout layout{std::vector<std::uint64_t>(count), std::vector<std::uint64_t>(count),
+                     std::vector<char>(count, 0)};
+  std::vector<std::uint64_t> bad(count);
+  for_each_layer(layers, [&](auto& l, std::size_t i) {
+    layout.excluded[i] = dsd::detail::excludes(thresholds, l.name()) ? 1 : 0;
+    layout.global[i] = l.size();
+    layout.offset[i] = comm.exclusive_scan_sum(l.size());
+    const std::span<const S> w = l.weights();
+    const std::size_t j = layout.excluded[i] ? w.size() : dsd::detail::first_non_finite(w);
+    bad[i] = j < w.size() ? layout.offset[i] + j : std::numeric_limits<std::uint64_t>::max();
+  });
+  comm.all_reduce_sum(layout.global);
+  comm.all_reduce_min(bad);
+  for_each_layer(layers, [&](auto& l, std::size_t i) {
+    DSD_REQUIRE(bad[i] == std::numeric_limits<std::uint64_t>::max(), non_finite, "layer \"",
+                l.name(), "\" has a non-finite weight at global index ", bad[i],
+                "; cannot prune it");
+  });
+  return layout;
+}
+
+/// A cut of the global tensors: the single-process `Cut` (global counts and, for GlobalSparsity,
+/// where the one cut key falls in each layer) and this rank's share of each layer's cut.
+template <class Key>
+struct ShardedCut {
+  Cut global;
+  std::vector<LocalCut<Key>> local;  ///< empty unless `global.at` is set
+};
+
+/// Step 3: the thresholds' cut on the global tensors, by the single-process rules:
+/// UniformSparsity and LayerSparsity count each tensor's global size; GlobalSparsity selects one
+/// key over every shard of every layer and splits the ties at it by `global_cut` (earlier layers
+/// first) and, within a layer, over the ranks by an exclusive scan (lower ranks first).
+template <layer_collection C, class Thresholds, communicator Comm>
+auto sharded_cut(C& layers, const Thresholds& thresholds, const ShardLayout& layout, Comm& comm) {
+  using S = collection_scalar_t<C>;
+  using K = dsd::detail::key_type<S>;
+  const std::size_t count = layer_count(layers);
+  ShardedCut<K> result;
+  if constexpr (std::is_same_v<Thresholds, GlobalSparsity>) {
+    dsd::detail::require_known_names(layers, thresholds.exclude, "GlobalSparsity exclude");
+    std::vector<std::span<const S>> spans;
+    std::uint64_t total = 0;
+    for_each_layer(layers, [&](auto& l, std::size_t i) {
+      spans.push_back(layout.excluded[i] ? l.weights().first(0) : std::span<const S>(l.weights()));
+      if (!layout.excluded[i]) total += layout.global[i];
+    });
+    DSD_REQUIRE(total > 0, empty_tensor, "GlobalSparsity over layers with no prunable weights");
+    const std::uint64_t k = prune_count(total, thresholds.sparsity, "<global>");
+    result.global.counts.assign(count, 0);
+    if (k == 0) return result;
+    std::vector<std::size_t> sizes;
+    for (const auto& sp : spans) sizes.push_back(sp.size());
+    const auto r = sharded_select<K>(
+        sizes,
+        [&](std::size_t sg, std::size_t i) noexcept { return dsd::detail::magnitude_key(spans[sg][i]); },
+        k - 1, comm);
+    std::vector<std::uint64_t> less(count, 0), equal(count, 0), below(count, 0);
+    for (std::size_t sg = 0; sg < count; ++sg)
+      for (const S w : spans[sg]) {
+        const K key = dsd::detail::magnitude_key(w);
+        less[sg] += key < r.key;
+        equal[sg] += key == r.key;
+        below[sg] = std::max<std::uint64_t>(below[sg], key < r.key ? key : K{0});
+      }
+    const std::vector<std::uint64_t> less_local = less, equal_local = equal;
+    comm.all_reduce_sum(less);
+    comm.all_reduce_sum(equal);
+    comm.all_reduce_max(below);
+    result.global = dsd::detail::global_cut(r.key, less, equal, below, k);
+    for (std::size_t sg = 0; sg < count; ++sg) {
+      const std::size_t quota = tie_quota(result.global.at[sg].ties,
+                                          static_cast<std::size_t>(equal_local[sg]), comm);
+      result.local.push_back({r.key, static_cast<std::size_t>(less_local[sg]) + quota, quota});
+    }
+  } else {
+    static_assert(dsd::detail::sparsity_by_name<Thresholds>,
+                  "dsd: dist::prune takes UniformSparsity, LayerSparsity or GlobalSparsity");
+    result.global.counts = dsd::detail::prune_counts_by_name(
+        layers, thresholds, "dist::prune thresholds",
+        [&](const auto&, std::size_t i) { return static_cast<std::size_t>(layout.global[i]); });
+  }
+  return result;
+}
+
+/// Step 4: this rank's mask of one layer pruned by `count` of its global weights (collective:
+/// every rank calls it for every layer, in order), and its global threshold. `precut` is the
+/// layer's share of a cut the thresholds found (Keepmax-Cut builds the mask from it).
+template <class Policy, class L, class Key, communicator Comm>
+auto shard_mask(L& l, std::size_t count, std::uint64_t offset, const Policy& policy,
+                const LocalCut<Key>* precut, const LayerCut* at, Comm& comm) {
+  using S = typename L::scalar_type;
+  typename L::mask_type mask(l.size(), true);
+  const auto w = l.weights();
+  double threshold = 0.0;
+  if constexpr (nm_traits<Policy>::is_nm) {
+    constexpr std::size_t m = nm_traits<Policy>::m;
+    // Groups never straddle shards, and a shard given rows has rows that hold whole groups.
+    // A layer the thresholds leave at 0 stays dense, aligned or not (as in dsd::prune).
+    const bool aligned = count == 0 || (offset % m == 0 && w.size() % m == 0 &&
+                                        (l.shape().outer == 1 || l.shape().inner % m == 0));
+    agree_or_throw(comm, !aligned,
+                   "dist::prune: N:M shards of layer \"" + l.name() +
+                       "\" must start and end on multiples of M = " + std::to_string(m));
+    if (count > 0 && !w.empty())
+      threshold = static_cast<double>(
+          policy.build_mask(std::span<const S>(w), w.size() / m * (m - nm_traits<Policy>::n),
+                            mask, PruneInfo{l.name(), Shape{1, w.size()}}));
+    // The layer's threshold is the largest pruned |w| of any shard (non-negative doubles order
+    // as their bits).
+    std::uint64_t bits[] = {std::bit_cast<std::uint64_t>(threshold)};
+    comm.all_reduce_max(bits);
+    threshold = std::bit_cast<double>(bits[0]);
+  } else if constexpr (std::is_same_v<Policy, RandomCut>) {
+    const std::uint64_t stream = RandomCut::stream_for(l.name());
+    const auto key_at = [&](std::size_t j) noexcept {
+      return dsd::detail::random_cut_key(policy.seed, stream, offset + j);
+    };
+    using RandomKey = decltype(key_at(std::size_t{0}));
+    apply_cut(cut_lowest<RandomKey>(w.size(), key_at, count, comm), w.size(), key_at, mask,
+              count > 0);
+  } else {
+    const auto key_at = [&](std::size_t j) noexcept { return dsd::detail::magnitude_key(w[j]); };
+    if (precut != nullptr) {  // GlobalSparsity already cut this layer
+      apply_cut(*precut, w.size(), key_at, mask, count > 0);
+      if (count > 0)
+        threshold = static_cast<double>(
+            dsd::detail::magnitude_from_key<S>(static_cast<Key>(at->largest)));
+    } else {
+      const LocalCut<Key> cut = cut_lowest<Key>(w.size(), key_at, count, comm);
+      apply_cut(cut, w.size(), key_at, mask, count > 0);
+      if (count > 0) threshold = static_cast<double>(dsd::detail::magnitude_from_key<S>(cut.key));
+    }
+  }
+  return std::pair{std::move(mask), threshold};
+}
+
+}  // namespace detail
+
 /// Prunes sharded layers: on each rank `layers` are its slices of the same tensors, in the same
 /// order, with the same names; the slices of a tensor are contiguous in rank order. The masks,
 /// thresholds and counts equal the single-process `prune(layers, thresholds, policy)` on the
 /// concatenated tensors: Keepmax-Cut and Random-Cut (keyed by the global index, so independent of
 /// the sharding) through a sharded select, N:M locally on shards aligned to M. `thresholds` is
 /// `UniformSparsity`, `LayerSparsity` (their count rule on each tensor's global size) or
-/// `GlobalSparsity`. Returns each layer's global stats.
+/// `GlobalSparsity`. Returns each layer's global stats. The single-process steps over a
+/// communicator: agree on the layers, lay out the shards, cut, build every mask, commit.
 /// All or nothing: an error (on any rank: NaN weights, misaligned N:M shards, differing layer
 /// lists) is thrown on every rank and leaves every mask as it was.
 template <class Policy = KeepmaxCut, layer_collection C, class Thresholds, communicator Comm>
@@ -186,180 +337,36 @@ std::vector<LayerStats> prune(C&& layers, const Thresholds& thresholds, Comm& co
   if constexpr (detail::nm_traits<Policy>::is_nm)
     static_assert(detail::nm_traits<Policy>::dim == group_dim::inner,
                   "dsd: dist::prune shards N:M groups along Shape::inner only");
-  using S = collection_scalar_t<C>;
-  using K = dsd::detail::key_type<S>;
-  const std::size_t count = layer_count(layers);
-
-  // Same layer list on every rank.
-  std::uint64_t names = 0xcbf29ce484222325ull;
-  for_each_layer(layers, [&](auto& l, std::size_t) {
-    names = (names ^ dsd::detail::fnv1a(l.name())) * 0x100000001b3ull;
-  });
-  std::uint64_t lo[] = {names}, hi[] = {names};
-  comm.all_reduce_min(lo);
-  comm.all_reduce_max(hi);
-  DSD_REQUIRE(lo[0] == hi[0], invalid_argument,
-              "dist::prune: the ranks hold different layer lists (names or order)");
-  // Local facts (a tensor resized after wrapping, two layers sharing storage), agreed on before
-  // any rank throws: the failing rank's own error, and on the others one naming it.
-  detail::collectively(comm, "dist::prune", [&] {
-    for_each_layer(layers, [&](auto& l, std::size_t) { (void)l.weights(); });
-    dsd::detail::require_disjoint_storage(layers, "dist::prune");
-  });
-  // From here every rank holds the same names, so checks of names alone throw on all ranks alike.
-  if constexpr (requires { Policy::keyed_by_name; })
-    dsd::detail::require_unique_names(layers, "dist::prune with " + std::string(Policy::name));
-  std::vector<char> excluded(count, 0);  // excluded means untouched, as in dsd::prune
-  for_each_layer(layers, [&](auto& l, std::size_t i) {
-    excluded[i] = dsd::detail::excludes(thresholds, l.name()) ? 1 : 0;
-  });
-
-  // Global sizes and this rank's offsets; the first non-finite weight of each layer.
-  std::vector<std::uint64_t> global(count), offset(count), bad(count);
-  for_each_layer(layers, [&](auto& l, std::size_t i) {
-    global[i] = l.size();
-    offset[i] = comm.exclusive_scan_sum(l.size());
-    const std::span<const S> w = l.weights();
-    const std::size_t j = excluded[i] ? w.size() : dsd::detail::first_non_finite(w);  // prune()'s check
-    bad[i] = j < w.size() ? offset[i] + j : std::numeric_limits<std::uint64_t>::max();
-  });
-  comm.all_reduce_sum(global);
-  comm.all_reduce_min(bad);
-  for_each_layer(layers, [&](auto& l, std::size_t i) {
-    DSD_REQUIRE(bad[i] == std::numeric_limits<std::uint64_t>::max(), non_finite, "layer \"",
-                l.name(), "\" has a non-finite weight at global index ", bad[i],
-                "; cannot prune it");
-  });
-
-  // How many to prune in each layer: the single-process rules on the global sizes.
-  std::vector<std::size_t> counts(count, 0);
-  std::vector<std::optional<LocalCut<K>>> precut(count);  // GlobalSparsity's cut of each layer
-  std::vector<double> layer_threshold(count, 0.0);
-  if constexpr (std::is_same_v<Thresholds, GlobalSparsity>) {
-    dsd::detail::require_known_names(layers, thresholds.exclude, "GlobalSparsity exclude");
-    std::vector<std::span<const S>> spans;
-    std::uint64_t total = 0;
-    for_each_layer(layers, [&](auto& l, std::size_t i) {
-      spans.push_back(excluded[i] ? l.weights().first(0) : std::span<const S>(l.weights()));
-      if (!excluded[i]) total += global[i];
-    });
-    DSD_REQUIRE(total > 0, empty_tensor, "GlobalSparsity over layers with no prunable weights");
-    const std::uint64_t k = prune_count(total, thresholds.sparsity, "<global>");
-    std::vector<std::size_t> sizes;
-    for (const auto& sp : spans) sizes.push_back(sp.size());
-    // The global cut key, then the single-process rule: ties at the key go to earlier layers
-    // first. Each layer's own cut follows from it without another select: its keys below the
-    // key, and its share of the ties split over the ranks by an exclusive scan.
-    if (k > 0) {
-      const auto r = detail::sharded_select<K>(
-          sizes, [&](std::size_t sg, std::size_t i) { return dsd::detail::magnitude_key(spans[sg][i]); },
-          k - 1, comm);
-      std::vector<std::uint64_t> less(count, 0), equal(count, 0), below(count, 0);
-      std::vector<std::size_t> equal_local(count, 0);
-      for (std::size_t sg = 0; sg < count; ++sg)
-        for (const S w : spans[sg]) {
-          const K key = dsd::detail::magnitude_key(w);
-          less[sg] += key < r.key;
-          equal[sg] += key == r.key;
-          if (key < r.key && key > below[sg]) below[sg] = key;  // the largest key under the cut
-        }
-      for (std::size_t sg = 0; sg < count; ++sg) equal_local[sg] = static_cast<std::size_t>(equal[sg]);
-      const std::vector<std::uint64_t> less_local = less;
-      comm.all_reduce_sum(less);
-      comm.all_reduce_sum(equal);
-      comm.all_reduce_max(below);
-      const std::vector<std::uint64_t> layer_ties = dsd::detail::global_cut_ties(less, equal, k);
-      for (std::size_t sg = 0; sg < count; ++sg) {
-        const std::uint64_t ties = layer_ties[sg];
-        counts[sg] = static_cast<std::size_t>(less[sg] + ties);
-        const std::size_t quota = detail::tie_quota(ties, equal_local[sg], comm);
-        // The layer's threshold: the cut key if it prunes ties, else its largest key below.
-        const K key = ties > 0 ? r.key : static_cast<K>(below[sg]);
-        precut[sg] = LocalCut<K>{r.key, static_cast<std::size_t>(less_local[sg]) + quota, quota};
-        layer_threshold[sg] = counts[sg] > 0 ? static_cast<double>(dsd::detail::magnitude_from_key<S>(key)) : 0.0;
-      }
-    }
-  } else {
-    static_assert(dsd::detail::sparsity_by_name<Thresholds>,
-                  "dsd: dist::prune takes UniformSparsity, LayerSparsity or GlobalSparsity");
-    counts = dsd::detail::prune_counts_by_name(
-        layers, thresholds, "dist::prune thresholds",
-        [&](const auto&, std::size_t i) { return static_cast<std::size_t>(global[i]); });
-  }
-  if constexpr (requires { static_cast<double>(Policy::sparsity); })
-    for_each_layer(layers, [&](auto& l, std::size_t i) {
-      if (counts[i] > 0)
-        counts[i] = prune_count(static_cast<std::size_t>(global[i]), Policy::sparsity, l.name());
-    });
+  detail::agree_on_layers<Policy>(layers, comm);
+  const detail::ShardLayout layout = detail::shard_layout(layers, thresholds, comm);
+  const auto cut = detail::sharded_cut(layers, thresholds, layout, comm);
+  std::vector<std::size_t> counts = cut.global.counts;
+  dsd::detail::apply_fixed_sparsity<Policy>(
+      layers, counts, [&](const auto&, std::size_t i) { return static_cast<std::size_t>(layout.global[i]); });
 
   // Excluded layers keep their masks; their global kept counts for the stats.
-  std::vector<std::uint64_t> excluded_kept(count, 0);
+  std::vector<std::uint64_t> excluded_kept(counts.size(), 0);
   for_each_layer(layers, [&](auto& l, std::size_t i) {
-    if (excluded[i]) excluded_kept[i] = l.mask().count();
+    if (layout.excluded[i]) excluded_kept[i] = l.mask().count();
   });
-  if (std::find(excluded.begin(), excluded.end(), 1) != excluded.end())
+  if (std::find(layout.excluded.begin(), layout.excluded.end(), 1) != layout.excluded.end())
     comm.all_reduce_sum(excluded_kept);
 
   // Build every mask first (collectives in the same order on every rank), then install them.
   std::vector<LayerStats> stats;
   std::vector<std::function<void()>> commits;
   for_each_layer(layers, [&](auto& l, std::size_t i) {
-    if (excluded[i]) {
-      const auto g = static_cast<std::size_t>(global[i]);
+    const auto g = static_cast<std::size_t>(layout.global[i]);
+    if (layout.excluded[i]) {
       const auto kept = static_cast<std::size_t>(excluded_kept[i]);
       stats.push_back({l.name(), g, kept,
                        static_cast<double>(g - kept) / static_cast<double>(g), l.threshold()});
       return;
     }
-    using L = std::remove_cvref_t<decltype(l)>;
-    typename L::mask_type mask(l.size(), true);
-    const auto w = l.weights();
-    double threshold = 0.0;
-    if constexpr (detail::nm_traits<Policy>::is_nm) {
-      constexpr std::size_t m = detail::nm_traits<Policy>::m;
-      // Groups never straddle shards, and a shard given rows has rows that hold whole groups.
-      // A layer the thresholds leave at 0 stays dense, aligned or not (as in dsd::prune).
-      const bool aligned = counts[i] == 0 || (offset[i] % m == 0 && w.size() % m == 0 &&
-                                              (l.shape().outer == 1 || l.shape().inner % m == 0));
-      detail::agree_or_throw(comm, !aligned,
-                             "dist::prune: N:M shards of layer \"" + l.name() +
-                                 "\" must start and end on multiples of M = " + std::to_string(m));
-      if (counts[i] > 0 && !w.empty())
-        threshold = static_cast<double>(policy.build_mask(
-            std::span<const S>(w), w.size() / m * (m - detail::nm_traits<Policy>::n), mask,
-            PruneInfo{l.name(), Shape{1, w.size()}}));
-      // The layer's threshold is the largest pruned |w| of any shard (non-negative doubles order
-      // as their bits).
-      std::uint64_t bits[] = {std::bit_cast<std::uint64_t>(threshold)};
-      comm.all_reduce_max(bits);
-      threshold = std::bit_cast<double>(bits[0]);
-    } else {
-      std::uint64_t stream = 0;
-      if constexpr (std::is_same_v<Policy, RandomCut>) stream = RandomCut::stream_for(l.name());
-      const auto key_at = [&](std::size_t j) noexcept {
-        if constexpr (std::is_same_v<Policy, RandomCut>)
-          return dsd::detail::random_cut_key(policy.seed, stream, offset[i] + j);
-        else
-          return dsd::detail::magnitude_key(w[j]);
-      };
-      using Key = decltype(key_at(std::size_t{0}));
-      bool cut_already = false;
-      if constexpr (std::is_same_v<Policy, KeepmaxCut>) {
-        if (precut[i]) {  // GlobalSparsity already cut this layer
-          apply_cut(*precut[i], w.size(), key_at, mask, counts[i] > 0);
-          threshold = layer_threshold[i];
-          cut_already = true;
-        }
-      }
-      if (!cut_already) {
-        const LocalCut<Key> cut = cut_lowest<Key>(w.size(), key_at, counts[i], comm);
-        apply_cut(cut, w.size(), key_at, mask, counts[i] > 0);
-        if constexpr (!std::is_same_v<Policy, RandomCut>)
-          if (counts[i] > 0)
-            threshold = static_cast<double>(dsd::detail::magnitude_from_key<S>(cut.key));
-      }
-    }
-    const auto g = static_cast<std::size_t>(global[i]);
+    const bool precut = std::is_same_v<Policy, KeepmaxCut> && !cut.local.empty();
+    auto [mask, threshold] =
+        detail::shard_mask(l, counts[i], layout.offset[i], policy,
+                           precut ? &cut.local[i] : nullptr, precut ? &cut.global.at[i] : nullptr, comm);
     stats.push_back({l.name(), g, g - counts[i],
                      static_cast<double>(counts[i]) / static_cast<double>(g), threshold});
     commits.push_back([&l, m = std::move(mask), threshold]() mutable {

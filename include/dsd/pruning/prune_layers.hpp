@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <functional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "dsd/layers.hpp"
@@ -14,6 +15,19 @@
 #include "dsd/threshold/prune_count.hpp"
 
 namespace dsd {
+
+namespace detail {
+/// A pruning policy with a fixed sparsity (N:M: `Policy::sparsity`) decides how many weights a
+/// layer loses, the thresholds only which layers: those they prune at all (exclusions and zero
+/// sparsities stay dense) lose that sparsity's count of their `size_of(layer, i)` weights.
+template <class Policy, layer_collection C, class SizeOf>
+void apply_fixed_sparsity(C& layers, std::vector<std::size_t>& counts, const SizeOf& size_of) {
+  if constexpr (requires { static_cast<double>(Policy::sparsity); })
+    for_each_layer(layers, [&](auto& l, std::size_t i) {
+      if (counts[i] > 0) counts[i] = prune_count(size_of(l, i), Policy::sparsity, l.name());
+    });
+}
+}  // namespace detail
 
 /// Prunes every layer: `thresholds` says how many weights each loses, `policy` which ones.
 /// Returns each layer's statistics, in collection order. All or nothing: every layer is
@@ -30,16 +44,10 @@ requires threshold_policy<Thresholds, C> std::vector<LayerStats> prune(C&& layer
   if constexpr (requires { Policy::keyed_by_name; })
     detail::require_unique_names(layers, std::string(Policy::name) + " over a collection");
   detail::require_disjoint_storage(layers, "prune");
-  std::vector<std::size_t> counts = thresholds.prune_counts(layers);
-  DSD_REQUIRE(counts.size() == layer_count(layers), size_mismatch, "threshold policy returned ",
-              counts.size(), " prune counts for ", layer_count(layers), " layers");
-  if constexpr (requires { static_cast<double>(Policy::sparsity); }) {
-    // A policy with a fixed sparsity (N:M) decides how many; the thresholds only which layers
-    // (those they would prune at all: exclusions and zero sparsities stay dense).
-    for_each_layer(layers, [&](auto& l, std::size_t i) {
-      if (counts[i] > 0) counts[i] = prune_count(l.size(), Policy::sparsity, l.name());
-    });
-  }
+  const Cut cut = detail::cut_of(thresholds, layers);
+  std::vector<std::size_t> counts = cut.counts;
+  detail::apply_fixed_sparsity<Policy>(layers, counts,
+                                       [](const auto& l, std::size_t) { return l.size(); });
   std::vector<std::function<LayerStats()>> commits;
   commits.reserve(counts.size());
   for_each_layer(layers, [&](auto& l, std::size_t i) {
@@ -50,6 +58,12 @@ requires threshold_policy<Thresholds, C> std::vector<LayerStats> prune(C&& layer
     if constexpr (requires { static_cast<double>(Policy::sparsity); })
       if (counts[i] == 0) {  // a layer left dense: a fixed-sparsity policy cannot prune 0
         commits.push_back(prepare_prune(l, 0, KeepmaxCut{}));
+        return;
+      }
+    if constexpr (std::is_same_v<Policy, KeepmaxCut> &&
+                  layer_space_v<std::remove_cvref_t<decltype(l)>> == memory_space::host)
+      if (!cut.at.empty()) {  // the thresholds found the cut: no second select
+        commits.push_back(prepare_prune_at(l, counts[i], cut.at[i]));
         return;
       }
     commits.push_back(prepare_prune(l, counts[i], policy));

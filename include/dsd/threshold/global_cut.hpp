@@ -12,6 +12,7 @@
 
 #include "dsd/config.hpp"
 #include "dsd/error.hpp"
+#include "dsd/threshold/cut.hpp"
 
 namespace dsd::detail {
 
@@ -57,6 +58,23 @@ inline std::vector<std::size_t> global_cut_counts(std::span<const std::uint64_t>
   for (std::size_t s = 0; s < counts.size(); ++s)
     counts[s] = static_cast<std::size_t>(less[s] + ties[s]);
   return counts;
+}
+
+/// The cut of `k` keys across layers at `key` (the k-th lowest of all), from each layer's count of
+/// keys below it (`less`), equal to it (`equal`) and its largest key below it (`below`, 0 when
+/// none): per layer less + ties weights, and where the cut fell (the rule above).
+inline Cut global_cut(std::uint64_t key, std::span<const std::uint64_t> less,
+                      std::span<const std::uint64_t> equal, std::span<const std::uint64_t> below,
+                      std::uint64_t k) {
+  DSD_REQUIRE(below.size() == less.size(), size_mismatch, "global cut: ", less.size(),
+              " layers of keys below the cut but ", below.size(), " largest keys below it");
+  const std::vector<std::uint64_t> ties = global_cut_ties(less, equal, k);
+  Cut cut{std::vector<std::size_t>(less.size()), std::vector<LayerCut>(less.size())};
+  for (std::size_t s = 0; s < less.size(); ++s) {
+    cut.counts[s] = static_cast<std::size_t>(less[s] + ties[s]);
+    cut.at[s] = {key, ties[s], ties[s] > 0 ? key : below[s]};
+  }
+  return cut;
 }
 
 }  // namespace dsd::detail

@@ -11,6 +11,7 @@
 #include "dsd/detail/radix_select.hpp"
 #include "dsd/error.hpp"
 #include "dsd/layers.hpp"
+#include "dsd/threshold/cut.hpp"
 #include "dsd/threshold/global_cut.hpp"
 #include "dsd/threshold/kth_magnitude.hpp"
 #include "dsd/threshold/policy.hpp"
@@ -25,18 +26,26 @@ struct GlobalSparsity {
   double sparsity = 0.5;
   std::vector<std::string> exclude{};
 
+  /// The cut: round(sparsity * N) weights and, on host layers, the key at which they are cut and
+  /// where it falls in each layer (a backend's collection gives the counts).
   template <layer_collection C>
-  [[nodiscard]] std::vector<std::size_t> prune_counts(C& layers) const {
+  [[nodiscard]] Cut cut(C& layers) const {
     detail::require_known_names(layers, exclude, "GlobalSparsity exclude");
     if constexpr (collection_space_v<C> != memory_space::host)
-      return global_prune_counts(layers, *this);  // the backend's select, found by ADL
+      return {global_prune_counts(layers, *this)};  // the backend's select, found by ADL
     else
-      return host_prune_counts(layers);
+      return host_cut(layers);
+  }
+
+  /// The cut's counts alone.
+  template <layer_collection C>
+  [[nodiscard]] std::vector<std::size_t> prune_counts(C& layers) const {
+    return cut(layers).counts;
   }
 
  private:
   template <layer_collection C>
-  [[nodiscard]] std::vector<std::size_t> host_prune_counts(C& layers) const {
+  [[nodiscard]] Cut host_cut(C& layers) const {
     using S = collection_scalar_t<C>;
     using K = detail::key_type<S>;
     std::vector<std::span<const S>> spans;
@@ -51,17 +60,21 @@ struct GlobalSparsity {
     });
     DSD_REQUIRE(total > 0, empty_tensor, "GlobalSparsity over layers with no prunable weights");
     const std::size_t k = prune_count(total, sparsity, "<global>");
-    std::vector<std::size_t> counts(spans.size(), 0);
-    if (k == 0) return counts;
+    if (k == 0) return {std::vector<std::size_t>(spans.size(), 0)};
     const auto r = detail::select_magnitude<S>(spans, k - 1);
-    std::vector<std::uint64_t> less(spans.size(), 0), equal(spans.size(), 0);
-    for (std::size_t s = 0; s < spans.size(); ++s)
+    std::vector<std::uint64_t> less(spans.size(), 0), equal(spans.size(), 0), below(spans.size(), 0);
+    for (std::size_t s = 0; s < spans.size(); ++s) {
+      std::uint64_t lt = 0, eq = 0;
+      K top = 0;  // the largest key below the cut
       for (const S w : spans[s]) {
         const K key = detail::magnitude_key(w);
-        less[s] += key < r.key;
-        equal[s] += key == r.key;
+        lt += key < r.key;
+        eq += key == r.key;
+        top = std::max(top, key < r.key ? key : K{0});
       }
-    return detail::global_cut_counts(less, equal, k);
+      less[s] = lt, equal[s] = eq, below[s] = top;
+    }
+    return detail::global_cut(r.key, less, equal, below, k);
   }
 };
 
