@@ -103,7 +103,8 @@ TEST_CASE("schedules: rounds, fused D+S, sparse from scratch and the dense basel
     const auto plan =
         dsd::Schedule{
             .dense_epochs = 2, .sparse_epochs = 3, .redense_epochs = 4, .lr = 1.0, .rounds = 2}
-            .plan();
+            .plan()
+            .phases;
     REQUIRE(plan.size() == 5);
     CHECK(plan[0].phase == dsd::Phase::dense);
     CHECK(plan[1].phase == dsd::Phase::sparse);
@@ -122,7 +123,7 @@ TEST_CASE("schedules: rounds, fused D+S, sparse from scratch and the dense basel
     const dsd::Schedule paper{.dense_epochs = 0, .sparse_epochs = 11, .redense_epochs = 22,
                               .lr = 1e-2, .redense_lr_scale = 0.01, .sparse_lr_scale = 0.1,
                               .rounds = 2};
-    const auto plan = paper.plan();
+    const auto plan = paper.plan().phases;
     REQUIRE(plan.size() == 4);
     CHECK(plan[0].phase == dsd::Phase::sparse);
     CHECK(plan[0].prune_before);
@@ -133,7 +134,7 @@ TEST_CASE("schedules: rounds, fused D+S, sparse from scratch and the dense basel
     CHECK(plan[3].lr == doctest::Approx(1e-6));
     auto control = paper;
     control.prune = false;  // the fair control: same epochs, same rates, no mask
-    const auto c = control.plan();
+    const auto c = control.plan().phases;
     CHECK(c[0].phase == dsd::Phase::dense);
     CHECK(!c[0].prune_before);
     CHECK(c[0].lr == plan[0].lr);
@@ -146,7 +147,8 @@ TEST_CASE("schedules: rounds, fused D+S, sparse from scratch and the dense basel
     const auto plan =
         dsd::Schedule{
             .dense_epochs = 8, .sparse_epochs = 2, .redense_epochs = 3, .prune_at_epoch = 2}
-            .plan();
+            .plan()
+            .phases;
     REQUIRE(plan.size() == 3);
     CHECK(plan[0].epochs == 2);
     CHECK(plan[1].epochs == 8);
@@ -156,7 +158,8 @@ TEST_CASE("schedules: rounds, fused D+S, sparse from scratch and the dense basel
     const auto plan =
         dsd::Schedule{
             .dense_epochs = 4, .sparse_epochs = 2, .redense_epochs = 0, .prune_at_epoch = 0}
-            .plan();
+            .plan()
+            .phases;
     REQUIRE(plan.size() == 2);
     CHECK(plan[0].phase == dsd::Phase::sparse);
     CHECK(plan[0].prune_before);
@@ -207,7 +210,7 @@ TEST_CASE("bad schedules and callbacks are rejected with a reason") {
       dsd::run(dsd::layers(layer), {.dense_epochs = 1}, dsd::UniformSparsity{}, cb),
       "dsd: run: Callbacks::train_epoch is not set", dsd::error);
   cb.train_epoch = [](const dsd::EpochContext&) { return 0.0; };
-  CHECK_THROWS_WITH_AS(dsd::run(dsd::layers(layer), {}, dsd::UniformSparsity{}, cb),
+  CHECK_THROWS_WITH_AS(dsd::run(dsd::layers(layer), dsd::Schedule{}, dsd::UniformSparsity{}, cb),
                        "dsd: the schedule has no epochs to train", dsd::error);
   CHECK_THROWS_WITH_AS(((void)dsd::Schedule{.dense_epochs = -1, .sparse_epochs = 2}.plan()),
                        "dsd: epoch counts must be >= 0 (got dense -1, sparse 2, re-dense 0)",
@@ -355,13 +358,13 @@ TEST_CASE("run enforces the masks after every sparse epoch and reports what it h
 
 TEST_CASE("end_sparse: the last round keeps its masks; earlier rounds still re-dense") {
   const dsd::Schedule one{.dense_epochs = 1, .sparse_epochs = 2, .redense_epochs = 0, .end_sparse = true};
-  const auto plan = one.plan();
+  const auto plan = one.plan().phases;
   REQUIRE(plan.size() == 2);
   CHECK(plan.back().phase == dsd::Phase::sparse);
   CHECK(one.total_epochs() == 3);
   const dsd::Schedule two{.dense_epochs = 1, .sparse_epochs = 1, .redense_epochs = 2, .rounds = 2,
                           .end_sparse = true};
-  CHECK(two.plan().size() == 4);  // D, S, R, S
+  CHECK(two.plan().phases.size() == 4);  // D, S, R, S
   CHECK(two.total_epochs() == 1 + 1 + 2 + 1);
   std::vector<float> w = {1, 2, 3, 4};
   dsd::Masked layer(w, "fc");

@@ -22,6 +22,7 @@
 #include "dsd/schedule/phase_loop.hpp"
 #include "dsd/schedule/position.hpp"
 #include "dsd/schedule/report.hpp"
+#include "dsd/schedule/plan.hpp"
 #include "dsd/schedule/schedule.hpp"
 #include "dsd/sensitivity/analysis.hpp"
 #include "dsd/sensitivity/sparsity.hpp"

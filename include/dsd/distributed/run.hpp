@@ -39,11 +39,11 @@ template <layer_collection C, communicator Comm>
 /// with the same schedule, thresholds and start; `train_epoch` and `evaluate` are the user's (and
 /// do their own collectives). An error in a prune is thrown on every rank.
 template <class Policy = KeepmaxCut, layer_collection C, class Thresholds, communicator Comm>
-Report run(C&& layers, const Schedule& schedule, const Thresholds& thresholds,
-           const Callbacks& callbacks, Comm& comm, const Policy& policy = {}, Position start = {}) {
+Report run(C&& layers, const Plan& plan, const Thresholds& thresholds, const Callbacks& callbacks,
+           Comm& comm, const Policy& policy = {}, Position start = {}) {
   return dsd::detail::run_loop(
-      layers, schedule, thresholds, callbacks, start,
-      [&] { dist::prune(layers, thresholds, comm, policy); },
+      layers, plan, thresholds, callbacks, start,
+      [&](const auto& t) { dist::prune(layers, t, comm, policy); },
       [&] { return dist::layer_stats(layers, comm); },
       [&](bool enforce) {  // a resized tensor on one rank fails on every rank, none waits
         dsd::detail::WeightCensus c;
@@ -52,6 +52,13 @@ Report run(C&& layers, const Schedule& schedule, const Thresholds& thresholds,
         comm.all_reduce_sum(v);
         return dsd::detail::WeightCensus{v[0], v[1], v[2], v[3] == 0};
       });
+}
+
+/// `dist::run` of `schedule.plan()`.
+template <class Policy = KeepmaxCut, layer_collection C, class Thresholds, communicator Comm>
+Report run(C&& layers, const Schedule& schedule, const Thresholds& thresholds,
+           const Callbacks& callbacks, Comm& comm, const Policy& policy = {}, Position start = {}) {
+  return dist::run(layers, schedule.plan(), thresholds, callbacks, comm, policy, start);
 }
 
 }  // namespace dsd::dist

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <functional>
 #include <ostream>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 #include "dsd/detail/text.hpp"
@@ -16,6 +18,7 @@
 #include "dsd/pruning/keepmax_cut.hpp"
 #include "dsd/pruning/prune_layers.hpp"
 #include "dsd/schedule/position.hpp"
+#include "dsd/schedule/plan.hpp"
 #include "dsd/schedule/report.hpp"
 #include "dsd/schedule/schedule.hpp"
 #include "dsd/threshold/policy.hpp"
@@ -43,17 +46,21 @@ inline void lr_from_context(double) noexcept {}
 /// The user's side of the loop. `train_epoch` and `evaluate` are required; hooks are optional.
 ///
 /// Call order, per phase: [prune or re-dense] -> before_phase -> evaluate (accuracy at start) ->
-/// for each epoch { before_epoch -> train_epoch -> evaluate -> after_epoch -> progress line } ->
-/// after_phase. In the sparse phase your optimizer must keep the mask: dsd's optimizers do it in
+/// for each unit (epoch, or step chunk) { set_lr -> before_epoch -> train_epoch (or train_steps)
+/// -> evaluate -> after_epoch -> progress line } -> after_phase. In the sparse phase your optimizer must keep the mask: dsd's optimizers do it in
 /// their step, or call `dsd::enforce(layers)` after your own.
 struct Callbacks {
-  /// Where the schedule's learning rate goes, the one channel: `run` calls it with the lr of
-  /// every epoch (a tenth when re-densing) before `before_epoch`. `dsd::lr_of(opt, ...)` for
+  /// Where the plan's learning rate goes, the one channel: `run` calls it with the lr of every
+  /// unit (the phase's rate after its in-phase decay) before `before_epoch`. `dsd::lr_of(opt, ...)` for
   /// dsd's optimizers, `dsd::torch::lr_setter(opt)` for libtorch's, a lambda for your own;
   /// `dsd::lr_from_context` when train_epoch applies `ctx.lr` itself. It must be set: a run whose
   /// learning rate reaches nothing would re-densify at the full rate, silently.
   std::function<void(double)> set_lr;
   std::function<double(const EpochContext&)> train_epoch;  ///< one epoch; returns its mean loss
+  /// `ctx.steps` steps (a unit of a phase given in steps, `PhasePlan::steps`); returns their mean
+  /// loss. Required only by a plan with such a phase; the user's data iterator carries on from
+  /// one unit to the next, so a 1.25-epoch phase is one epoch and a quarter of the next.
+  std::function<double(const EpochContext&)> train_steps;
   std::function<double()> evaluate;                        ///< held-out accuracy (or any score)
   std::function<void(const EpochContext&)> before_phase;
   std::function<void(const EpochContext&, const PhaseReport&)> after_phase;
@@ -148,14 +155,38 @@ void require_masks_on_resume(const std::vector<LayerReport>& stats, const Thresh
               "restore the masks (load_checkpoint) before resuming, or the phase trains dense");
 }
 
-/// The phase loop over `layers`, given how to prune them and how to count them: `prune_all()`,
-/// `stats()` (per-layer statistics) and `census(enforce)` (`weight_census` over the job). `run`
-/// and `dist::run` are this loop over whole layers and over shards.
+/// Calls `f` with phase `p`'s own threshold policy, or with the run's `thresholds` when it has
+/// none.
+template <class Thresholds, class F>
+void with_thresholds(const PhasePlan& p, const Thresholds& thresholds, F&& f) {
+  std::visit(
+      [&](const auto& own) {
+        if constexpr (std::is_same_v<std::remove_cvref_t<decltype(own)>, std::monostate>)
+          f(thresholds);
+        else
+          f(own);
+      },
+      p.thresholds);
+}
+
+/// The phase loop over `layers`, given how to prune them and how to count them:
+/// `prune_all(thresholds)`, `stats()` (per-layer statistics) and `census(enforce)`
+/// (`weight_census` over the job). `run` and `dist::run` are this loop over whole layers and over
+/// shards.
 template <layer_collection C, class Thresholds, class PruneAll, class Stats, class Census>
-Report run_loop(C& layers, const Schedule& schedule, const Thresholds& thresholds,
+Report run_loop(C& layers, const Plan& plan, const Thresholds& thresholds,
                 const Callbacks& callbacks, Position start, PruneAll&& prune_all, Stats&& stats_of,
                 Census&& census) {
-  DSD_REQUIRE(callbacks.train_epoch, invalid_argument, "run: Callbacks::train_epoch is not set");
+  plan.validate();
+  const std::vector<PhasePlan>& phases = plan.phases;
+  const bool any_steps = std::any_of(phases.begin(), phases.end(),
+                                     [](const PhasePlan& p) { return p.steps > 0; });
+  const bool any_epochs = std::any_of(phases.begin(), phases.end(),
+                                      [](const PhasePlan& p) { return p.epochs > 0; });
+  DSD_REQUIRE(!any_epochs || callbacks.train_epoch, invalid_argument,
+              "run: Callbacks::train_epoch is not set");
+  DSD_REQUIRE(!any_steps || callbacks.train_steps, invalid_argument,
+              "run: the plan has a phase given in steps but Callbacks::train_steps is not set");
   DSD_REQUIRE(callbacks.evaluate, invalid_argument, "run: Callbacks::evaluate is not set");
   DSD_REQUIRE(static_cast<bool>(callbacks.set_lr), invalid_argument,
               "run: the schedule's learning rate reaches no optimizer; set Callbacks::set_lr "
@@ -163,47 +194,55 @@ Report run_loop(C& layers, const Schedule& schedule, const Thresholds& threshold
               "or dsd::lr_from_context if train_epoch applies ctx.lr itself)");
   using clock = std::chrono::steady_clock;
   Report report;
-  const std::vector<PhasePlan> phases = schedule.plan();
   DSD_REQUIRE(
       start.phase_index >= 0 && start.phase_index <= static_cast<int>(phases.size()) &&
           start.epoch >= 0 &&
           (start.phase_index == static_cast<int>(phases.size())
                ? start.epoch == 0
-               : start.epoch <
-                     std::max(1, phases[static_cast<std::size_t>(start.phase_index)].epochs)),
+               : start.epoch < std::max(1, plan.units(static_cast<std::size_t>(start.phase_index)))),
       invalid_argument, "resume position (phase ", start.phase_index, ", epoch ", start.epoch,
       ") is not in this schedule of ", phases.size(), " phases");
+  const int total_units = plan.total_units();
   int global_epoch = 0;
   for (int index = 0; index < static_cast<int>(phases.size()); ++index) {
-    const PhasePlan& plan = phases[static_cast<std::size_t>(index)];
+    const auto at = static_cast<std::size_t>(index);
+    const PhasePlan& phase_plan = phases[at];
+    const int units = plan.units(at);
     if (index < start.phase_index) {
-      global_epoch += plan.epochs;
+      global_epoch += units;
       continue;
     }
     const int first = index == start.phase_index ? start.epoch : 0;
-    const bool acts = first == 0 && (plan.prune_before || plan.redense_before);
+    const bool acts = first == 0 && (phase_plan.prune_before || phase_plan.redense_before);
     const auto before = acts ? masks_of(layers) : std::vector<std::any>{};
-    if (first == 0 && plan.prune_before) prune_all();
-    if (first == 0 && plan.redense_before) redense(layers);
+    if (first == 0 && phase_plan.prune_before)
+      with_thresholds(phase_plan, thresholds, [&](const auto& t) { prune_all(t); });
+    if (first == 0 && phase_plan.redense_before) redense(layers);
     std::vector<LayerReport> stats;
     for (LayerStats& s : stats_of()) stats.push_back({std::move(s)});
-    if (first > 0 && plan.phase == Phase::sparse) require_masks_on_resume(stats, thresholds, start);
+    if (first > 0 && phase_plan.phase == Phase::sparse)
+      with_thresholds(phase_plan, thresholds,
+                      [&](const auto& t) { require_masks_on_resume(stats, t, start); });
     if (acts) count_changes(layers, before, stats);
-    if (plan.epochs == 0) continue;
+    if (units == 0) continue;
     global_epoch += first;
-    EpochContext ctx{plan.phase, plan.round, first, global_epoch, plan.lr, index, plan.epochs};
+    EpochContext ctx{phase_plan.phase, phase_plan.round, first, global_epoch, phase_plan.lr,
+                     index,            units,            0};
     const auto began = clock::now();
     if (callbacks.before_phase) callbacks.before_phase(ctx);
-    PhaseReport phase{plan.phase,           plan.round, plan.epochs, plan.lr,
-                      callbacks.evaluate(), 0.0,        0.0,         std::move(stats)};
+    PhaseReport phase{phase_plan.phase,     phase_plan.round, phase_plan.epochs, phase_plan.lr,
+                      callbacks.evaluate(), 0.0,              0.0,               std::move(stats)};
+    phase.steps = phase_plan.steps;
     phase.accuracy_end = phase.accuracy_start;
-    for (int e = first; e < plan.epochs; ++e, ++global_epoch) {
+    for (int e = first; e < units; ++e, ++global_epoch) {
       ctx.epoch = e;
       ctx.global_epoch = global_epoch;
+      ctx.lr = phase_plan.decay.rate(phase_plan.lr, e, units);
+      ctx.steps = plan.steps_of(at, e);
       callbacks.set_lr(ctx.lr);
       if (callbacks.before_epoch) callbacks.before_epoch(ctx);
-      const double loss = callbacks.train_epoch(ctx);
-      if (plan.phase == Phase::sparse) {  // the mask holds whatever the user's optimizer did
+      const double loss = ctx.steps > 0 ? callbacks.train_steps(ctx) : callbacks.train_epoch(ctx);
+      if (phase_plan.phase == Phase::sparse) {  // the mask holds whatever the user's optimizer did
         const WeightCensus c = census(true);
         if (c.unmasked > 0 && phase.unmasked == 0 && callbacks.progress)
           *callbacks.progress << format("dsd: warning: %d pruned weights were nonzero after a "
@@ -215,12 +254,12 @@ Report run_loop(C& layers, const Schedule& schedule, const Thresholds& threshold
       phase.accuracy_end = callbacks.evaluate();
       if (callbacks.after_epoch) callbacks.after_epoch(ctx, loss, phase.accuracy_end);
       if (callbacks.progress)
-        *callbacks.progress << format(
-                                   "[%-8s r%d] epoch %3d/%-3d (total %3d/%d)  lr %-9.3g loss "
-                                   "%-9.4f accuracy %.4f\n",
-                                   to_string(plan.phase), plan.round, e + 1, plan.epochs,
-                                   global_epoch + 1, schedule.total_epochs(), plan.lr, loss,
-                                   phase.accuracy_end)
+        *callbacks.progress << format("[%-8s r%d] %s %3d/%-3d (total %3d/%d)  lr %-9.3g loss "
+                                      "%-9.4f accuracy %.4f\n",
+                                      to_string(phase_plan.phase), phase_plan.round,
+                                      ctx.steps > 0 ? "steps" : "epoch", e + 1, units,
+                                      global_epoch + 1, total_units, ctx.lr, loss,
+                                      phase.accuracy_end)
                             << std::flush;
     }
     const WeightCensus end = census(false);
@@ -235,26 +274,36 @@ Report run_loop(C& layers, const Schedule& schedule, const Thresholds& threshold
 }
 }  // namespace detail
 
-/// Runs `schedule` over `layers`: `thresholds` decides how many weights each layer loses when
-/// pruning, `policy` which ones. Returns the per-phase report. With `start`, the run resumes at
-/// that position, assuming the layers (masks included) were restored from a checkpoint taken
-/// there: earlier phases are skipped, and a phase entered mid-way does not prune or re-dense
-/// again (resuming inside a sparse phase whose masks were not restored is refused). After every
-/// sparse epoch `run` enforces the masks (one pass over the weights), so a user optimizer that
-/// forgets `enforce()` cannot train the phase dense; the report counts what it had to zero
-/// (`PhaseReport::unmasked`) and measures each phase's sparsity from the weights. The layers
-/// are whole tensors: for shards of a tensor over ranks, use `dist::run`, which prunes them as
-/// one tensor.
+/// Runs `plan` over `layers`: each prune uses its phase's threshold policy, or `thresholds`
+/// when the phase has none, to decide how many weights each layer loses, and `policy` which
+/// ones. Returns the per-phase report. With `start`, the run resumes at that position, assuming
+/// the layers (masks included) were restored from a checkpoint taken there: earlier phases are
+/// skipped, and a phase entered mid-way does not prune or re-dense again (resuming inside a sparse
+/// phase whose masks were not restored is refused). After every sparse unit `run` enforces the
+/// masks (one pass over the weights), so a user optimizer that forgets `enforce()` cannot train
+/// the phase dense; the report counts what it had to zero (`PhaseReport::unmasked`) and measures
+/// each phase's sparsity from the weights. The layers are whole tensors: for shards of a tensor
+/// over ranks, use `dist::run`, which prunes them as one tensor.
+template <class Policy = KeepmaxCut, layer_collection C, class Thresholds>
+requires threshold_policy<Thresholds, C> Report run(C&& layers, const Plan& plan,
+                                                    const Thresholds& thresholds,
+                                                    const Callbacks& callbacks,
+                                                    const Policy& policy = {},
+                                                    Position start = {}) {
+  return detail::run_loop(
+      layers, plan, thresholds, callbacks, start,
+      [&](const auto& t) { prune(layers, t, policy); }, [&] { return layer_stats(layers); },
+      [&](bool enforce) { return detail::weight_census(layers, enforce); });
+}
+
+/// Runs `schedule.plan()` (see above).
 template <class Policy = KeepmaxCut, layer_collection C, class Thresholds>
 requires threshold_policy<Thresholds, C> Report run(C&& layers, const Schedule& schedule,
                                                     const Thresholds& thresholds,
                                                     const Callbacks& callbacks,
                                                     const Policy& policy = {},
                                                     Position start = {}) {
-  return detail::run_loop(
-      layers, schedule, thresholds, callbacks, start,
-      [&] { prune(layers, thresholds, policy); }, [&] { return layer_stats(layers); },
-      [&](bool enforce) { return detail::weight_census(layers, enforce); });
+  return run(layers, schedule.plan(), thresholds, callbacks, policy, start);
 }
 
 }  // namespace dsd

@@ -3,7 +3,9 @@
 /// Where a run stands: the context every callback receives and the resumable position a
 /// checkpoint records.
 
-#include "dsd/schedule/schedule.hpp"
+#include <cstdint>
+
+#include "dsd/schedule/phase.hpp"
 
 namespace dsd {
 
@@ -14,11 +16,12 @@ struct EpochContext {
   int epoch = 0;         ///< 0-based within the phase
   int global_epoch = 0;  ///< 0-based over the whole run
   double lr = 0.0;      ///< learning rate for this epoch (already passed to Callbacks::set_lr)
-  int phase_index = 0;  ///< index into `Schedule::plan()`
-  int phase_epochs = 0;  ///< epochs of this phase
+  int phase_index = 0;  ///< index into the plan's phases
+  int phase_epochs = 0;  ///< units of this phase: epochs, or step chunks (`Plan::units`)
+  std::int64_t steps = 0;  ///< steps of this unit in a step-length phase; 0 in an epoch-length one
 };
 
-/// A point of the schedule: before epoch `epoch` of phase `phase_index` of `Schedule::plan()`.
+/// A point of the plan: before unit (epoch, or step chunk) `epoch` of phase `phase_index`.
 /// A checkpoint records the position to continue from; `run` resumes there.
 struct Position {
   int phase_index = 0;

@@ -9,7 +9,7 @@
 
 #include "dsd/detail/text.hpp"
 #include "dsd/masked.hpp"
-#include "dsd/schedule/schedule.hpp"
+#include "dsd/schedule/phase.hpp"
 
 namespace dsd {
 
@@ -23,8 +23,8 @@ struct LayerReport : LayerStats {
 struct PhaseReport {
   Phase phase = Phase::dense;
   int round = 1;
-  int epochs = 0;
-  double lr = 0.0;
+  int epochs = 0;            ///< length in epochs, or
+  double lr = 0.0;           ///< the rate of the phase's first unit
   double accuracy_start = 0.0;      ///< `evaluate()` before the first epoch (right after pruning)
   double accuracy_end = 0.0;        ///< `evaluate()` after the last epoch
   double seconds = 0.0;             ///< wall time of the phase's epochs and evaluations
@@ -36,6 +36,7 @@ struct PhaseReport {
   /// Pruned positions found nonzero after a sparse epoch and zeroed by `run` (summed over the
   /// phase's epochs): nonzero means the optimizer does not keep the mask itself.
   std::uint64_t unmasked = 0;
+  std::int64_t steps = 0;  ///< length in steps (a phase given in steps; `epochs` is then 0)
 };
 
 /// A whole run: every phase in order.
@@ -54,8 +55,10 @@ inline void print_report(std::ostream& os, const Report& report) {
                        "acc@start", "acc@end", "sparsity", "seconds");
   for (const auto& p : report.phases) {
     const double sp = p.weight_sparsity;  // from the weights, not the masks
-    os << detail::format("%-9s %5d %6d %10.3g %9.4f %9.4f %8.4f %8.2f\n",
-                         std::string(to_string(p.phase)).c_str(), p.round, p.epochs, p.lr,
+    const std::string length =
+        p.steps > 0 ? detail::format("%ds", p.steps) : detail::format("%d", p.epochs);
+    os << detail::format("%-9s %5d %6s %10.3g %9.4f %9.4f %8.4f %8.2f\n",
+                         std::string(to_string(p.phase)).c_str(), p.round, length.c_str(), p.lr,
                          p.accuracy_start, p.accuracy_end, sp, p.seconds);
   }
   for (const auto& p : report.phases) {

@@ -1,42 +1,17 @@
 #pragma once
 /// \file
-/// The D -> S -> D schedule: phase lengths, learning rates, rounds, fused and from-scratch modes.
+/// The D -> S -> D schedule: the short way to build the common plan (phase lengths, learning
+/// rates, rounds, fused and from-scratch modes).
 
 #include <cmath>
 #include <limits>
 #include <optional>
-#include <string_view>
-#include <vector>
 
 #include "dsd/error.hpp"
+#include "dsd/schedule/phase.hpp"
+#include "dsd/schedule/plan.hpp"
 
 namespace dsd {
-
-/// The three phases of DSD.
-enum class Phase { dense, sparse, redense };
-
-/// Name of a phase as printed in progress lines and reports.
-constexpr std::string_view to_string(Phase p) noexcept {
-  switch (p) {
-    case Phase::dense:
-      return "dense";
-    case Phase::sparse:
-      return "sparse";
-    case Phase::redense:
-      return "re-dense";
-  }
-  return "?";
-}
-
-/// One planned phase: what runs, how long, at which learning rate, and what happens before it.
-struct PhasePlan {
-  Phase phase = Phase::dense;
-  int round = 1;  ///< DSD round (1-based)
-  int epochs = 0;
-  double lr = 0.0;
-  bool prune_before = false;    ///< prune all layers before the phase's first epoch
-  bool redense_before = false;  ///< remove all masks before the phase's first epoch
-};
 
 /// Epoch counts and learning rates of a DSD run.
 ///
@@ -97,24 +72,32 @@ struct Schedule {
                             (end_sparse ? redense_epochs : 0));
   }
 
-  /// The phases in order. Phases of zero epochs are kept so their prune/re-dense still happens
-  /// (a re-dense phase of 0 epochs still removes the masks: set `end_sparse` to keep them).
-  [[nodiscard]] std::vector<PhasePlan> plan() const {
+  /// The plan: its phases in order, each prune at the run's thresholds. Phases of zero epochs
+  /// are kept so their prune/re-dense still happens (a re-dense phase of 0 epochs still removes
+  /// the masks: set `end_sparse` to keep them).
+  [[nodiscard]] Plan plan() const {
     validate();
     const int dense = prune_at_epoch.value_or(dense_epochs);
-    std::vector<PhasePlan> phases;
-    if (dense > 0) phases.push_back({Phase::dense, 1, dense, lr, false, false});
+    Plan p;
+    const auto add = [&](Phase phase, int round, int epochs, double rate, bool prune_before,
+                         bool redense_before) {
+      PhasePlan ph;
+      ph.phase = phase, ph.round = round, ph.epochs = epochs, ph.lr = rate;
+      ph.prune_before = prune_before, ph.redense_before = redense_before;
+      p.phases.push_back(ph);
+    };
+    if (dense > 0) add(Phase::dense, 1, dense, lr, false, false);
     double scale = 1.0;
     for (int r = 1; r <= rounds; ++r) {
       const int sparse = sparse_epochs + (r == 1 ? dense_epochs - dense : 0);
       const Phase s = prune ? Phase::sparse : Phase::dense;
       const Phase d = prune ? Phase::redense : Phase::dense;
-      phases.push_back({s, r, sparse, lr * scale * sparse_lr_scale, prune, false});
+      add(s, r, sparse, lr * scale * sparse_lr_scale, prune, false);
       scale *= redense_lr_scale;
       if (end_sparse && r == rounds) break;
-      phases.push_back({d, r, redense_epochs, lr * scale, false, prune});
+      add(d, r, redense_epochs, lr * scale, false, prune);
     }
-    return phases;
+    return p;
   }
 };
 
