@@ -92,4 +92,68 @@ write("idx", [
     ("truncated_payload-images-idx3-ubyte.gz", gz(idx_images(3, payload=bytes(28 * 28 * 2))), "is truncated or padded"),
     ("padded_payload-images-idx3-ubyte.gz", gz(idx_images(1, payload=bytes(28 * 28 + 7))), "is truncated or padded"),
 ])
+
+def recipe(**top):
+    base = {"name": "t", "source": "a test",
+            "phases": [{"kind": "dense", "epochs": 2, "lr": 0.1},
+                       {"kind": "sparse", "epochs": 2, "lr": 0.01, "prune": {"uniform": 0.5}},
+                       {"kind": "redense", "epochs": 2, "lr": 0.001}]}
+    base.update(top)
+    return json.dumps(base, indent=1).encode()
+
+
+def phases(*p):
+    return list(p)
+
+
+D = {"kind": "dense", "epochs": 1, "lr": 0.1}
+# Recipes: each malformed one names the field and the value (the layers are "fc1", "fc2", "conv1").
+write("recipes", [
+    ("valid.json", recipe(exclude=["conv*"]), "OK"),
+    ("not_json.json", b'{"name": "t",', "is not valid JSON"),
+    ("not_object.json", b"[1, 2]", "the recipe must be a JSON object, not [1,2]"),
+    ("unknown_key.json", recipe(epochs=3), 'the recipe has an unknown key "epochs"'),
+    ("no_source.json", json.dumps({"name": "t", "phases": [D]}).encode(), "source is missing"),
+    ("no_phases.json", json.dumps({"name": "t", "source": "s"}).encode(), "phases is missing"),
+    ("empty_phases.json", recipe(phases=[]), "phases must be a non-empty array of phases, not []"),
+    ("bad_kind.json", recipe(phases=[{"kind": "dence", "epochs": 1, "lr": 0.1}]),
+     'phases[0].kind "dence" is not dense, sparse or redense'),
+    ("no_length.json", recipe(phases=[{"kind": "dense", "lr": 0.1}]),
+     'phases[0] needs a length: "epochs" or "steps", one of them'),
+    ("both_lengths.json", recipe(phases=[{"kind": "dense", "epochs": 1, "steps": 5, "lr": 0.1}]),
+     'phases[0] needs a length: "epochs" or "steps", one of them'),
+    ("zero_epochs.json", recipe(phases=[{"kind": "dense", "epochs": 0, "lr": 0.1}]),
+     "phases[0].epochs 0 must be > 0"),
+    ("negative_epochs.json", recipe(phases=[{"kind": "dense", "epochs": -1, "lr": 0.1}]),
+     "phases[0].epochs -1 must be > 0"),
+    ("fractional_epochs.json", recipe(phases=[{"kind": "dense", "epochs": 1.25, "lr": 0.1}]),
+     "phases[0].epochs 1.25 is a fraction of an epoch: it needs the steps of one epoch"),
+    ("steps_without_unit.json", recipe(phases=[{"kind": "dense", "steps": 100, "lr": 0.1}]),
+     "phases[0].steps needs the recipe's steps_per_epoch"),
+    ("negative_lr.json", recipe(phases=[{"kind": "dense", "epochs": 1, "lr": -0.1}]),
+     "phases[0].lr -0.1 must be > 0"),
+    ("string_lr.json", recipe(phases=[{"kind": "dense", "epochs": 1, "lr": "0.1"}]),
+     'phases[0].lr must be a number, not "0.1"'),
+    ("sparsity_one.json", recipe(phases=[D, {"kind": "sparse", "epochs": 1, "lr": 0.1, "prune": {"uniform": 1.0}}]),
+     "phases[1].prune.uniform 1.0 is outside [0, 1)"),
+    ("sparsity_negative.json", recipe(phases=[D, {"kind": "sparse", "epochs": 1, "lr": 0.1, "prune": {"global": -0.5}}]),
+     "phases[1].prune.global -0.5 is outside [0, 1)"),
+    ("sparse_without_prune.json", recipe(phases=[D, {"kind": "sparse", "epochs": 1, "lr": 0.1}]),
+     "phases[1].prune is missing"),
+    ("two_prune_kinds.json", recipe(phases=[D, {"kind": "sparse", "epochs": 1, "lr": 0.1,
+                                                "prune": {"uniform": 0.5, "global": 0.5}}]),
+     'phases[1].prune needs exactly one of "uniform", "global" or "layers"'),
+    ("prune_on_dense.json", recipe(phases=[{"kind": "dense", "epochs": 1, "lr": 0.1, "prune": {"uniform": 0.5}}]),
+     "phases[0].prune belongs to a sparse phase, not a dense one"),
+    ("bad_decay.json", recipe(phases=[{"kind": "dense", "epochs": 1, "lr": 0.1, "decay": {"kind": "linear"}}]),
+     'phases[0].decay.kind "linear" is not constant, step, exponential, cosine or polynomial'),
+    ("decay_gamma.json", recipe(phases=[{"kind": "dense", "epochs": 1, "lr": 0.1,
+                                         "decay": {"kind": "step", "gamma": 2}}]),
+     "phases[0].decay: decay gamma 2 is outside (0, 1]"),
+    ("exclude_not_array.json", recipe(exclude="conv1"), 'exclude must be an array of layer names or patterns, not "conv1"'),
+    ("exclude_unmatched.json", recipe(exclude=["embedding"]), 'exclude[0] "embedding" matches no layer of the model'),
+    ("layers_unmatched.json", recipe(phases=[D, {"kind": "sparse", "epochs": 1, "lr": 0.1,
+                                                 "prune": {"layers": {"fc9": 0.5}}}]),
+     'phases[1].prune.layers.fc9 "fc9" matches no layer of the model'),
+])
 print("corpus written under", os.path.relpath(root))

@@ -5,6 +5,7 @@
 #include <common/fashion_mnist.hpp>
 #include <dsd/dsd.hpp>
 #include <dsd/io/checkpoint.hpp>
+#include <dsd/io/recipe.hpp>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -74,5 +75,20 @@ TEST_CASE("IDX corpus: each malformed data file fails with a clear error naming 
         outcome([&] { fashion::detail::read_idx(path, 0x803, 16, fashion::Split::pixels, count); });
     CHECK_MESSAGE(got.find(expect) != std::string::npos, got);
     if (expect != "OK") CHECK(got.find(file) != std::string::npos);
+  }
+}
+
+TEST_CASE("recipe corpus: each malformed recipe fails naming its field and value") {
+  const auto cases = manifest("recipes");
+  CHECK(cases.size() >= 20);
+  const std::vector<std::string> names = {"conv1", "fc1", "fc2"};
+  for (const auto& entry : cases) {
+    const std::string& file = entry.first;
+    const std::string& expect = entry.second;
+    CAPTURE(file);
+    const std::string path = std::string(DSD_CORPUS_DIR) + "/recipes/" + file;
+    const std::string got = outcome([&] { (void)dsd::io::read_recipe(path).plan(names); });
+    CHECK_MESSAGE(got.find(expect) != std::string::npos, got);
+    if (expect != "OK") CHECK_MESSAGE(got.find(path) != std::string::npos, got);  // names the file
   }
 }
