@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "../examples/torch/lenet5.hpp"
+#include "../experiments/torch/lenet5.hpp"
 
 namespace {
 

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 source scripts/deps.sh
 dsd_ensure_packages "${dsd_packages[@]}"
 build=build/release
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DDSD_BUILD_TESTS=OFF -DDSD_BUILD_EXAMPLES=ON >/dev/null
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DDSD_BUILD_TESTS=OFF -DDSD_BUILD_EXAMPLES=ON \
+      -DDSD_BUILD_EXPERIMENTS=ON >/dev/null
 cmake --build "$build" -j "$(dsd_jobs)" --target fashion_mlp
-"$build/examples/fashion_mlp" --compare "$@"
+"$build/experiments/fashion_mlp" --compare "$@"

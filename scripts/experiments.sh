@@ -7,7 +7,7 @@
 # LSTM 0.1); the sparse and re-dense rates of the protocol are the paper's ÷10 and ÷100.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exe=build/release/examples
+exe=build/release/experiments
 mkdir -p docs/results build/experiments
 paired() {
   local name=$1

@@ -48,7 +48,7 @@ else
   mkdir -p build/gpu/bin
   cmake --build build/gpu -j "$(nproc)" --target fashion_mlp_cuda >>"$out/build.log" 2>&1 || true
   cp build/gpu/tests/cuda/test_cuda build/gpu/bench/dsd_bench_cuda build/gpu/bin/
-  cp build/gpu/examples/fashion_mlp_cuda build/gpu/bin/ 2>/dev/null || true
+  cp build/gpu/experiments/fashion_mlp_cuda build/gpu/bin/ 2>/dev/null || true
   bin=build/gpu/bin
   timed build
 fi

@@ -7,14 +7,14 @@ cd "$(dirname "$0")/.."
 source scripts/deps.sh
 dsd_ensure_packages "${dsd_packages[@]}"
 cmake -S . -B build/gpu -DCMAKE_BUILD_TYPE=Release -DDSD_BUILD_TESTS=ON -DDSD_BUILD_BENCH=ON \
-      -DDSD_BUILD_EXAMPLES=ON -DDSD_BUILD_CUDA=ON -DDSD_WERROR=ON \
+      -DDSD_BUILD_EXAMPLES=ON -DDSD_BUILD_EXPERIMENTS=ON -DDSD_BUILD_CUDA=ON -DDSD_WERROR=ON \
       -DCMAKE_CUDA_ARCHITECTURES="${1:-90}" >/dev/null
 cmake --build build/gpu -j "$(dsd_jobs)" --target test_cuda dsd_bench_cuda fashion_mlp_cuda
 # The NCCL adapter's test when NCCL and MPI were found (libnccl itself is not carried: 300 MB;
 # the GPU machine's CUDA directory has it).
 cmake --build build/gpu -j "$(dsd_jobs)" --target test_nccl 2>/dev/null || true
 rm -rf build/gpu-carry && mkdir -p build/gpu-carry/data
-cp build/gpu/tests/cuda/test_cuda build/gpu/bench/dsd_bench_cuda build/gpu/examples/fashion_mlp_cuda \
+cp build/gpu/tests/cuda/test_cuda build/gpu/bench/dsd_bench_cuda build/gpu/experiments/fashion_mlp_cuda \
    build/gpu-carry/
 [ -x build/gpu/tests/distributed/test_nccl ] && cp build/gpu/tests/distributed/test_nccl build/gpu-carry/
 cp /usr/share/datasets/fashion-mnist/*.gz build/gpu-carry/data/

@@ -5,7 +5,7 @@ dense baseline at the same lr and epochs run over the same seeds; the candidate 
 validation accuracy is chosen, and only then are test accuracies printed, for the chosen one and
 its baseline. Writes a markdown section (--out).
 
-usage: scripts/investigate.py [--exe build/release/examples/fashion_mlp] [--seeds 3] [--out FILE]
+usage: scripts/investigate.py [--exe build/release/experiments/fashion_mlp] [--seeds 3] [--out FILE]
                               [--lr 0.01] [--epochs 4,4,4] [--candidates 0,1,3] [-- model flags]"""
 import argparse
 import os
@@ -57,7 +57,7 @@ def shown_args():
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--exe", default=os.path.join(ROOT, "build/release/examples/fashion_mlp"))
+    p.add_argument("--exe", default=os.path.join(ROOT, "build/release/experiments/fashion_mlp"))
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--epochs", default="4,4,4")
     p.add_argument("--lr", default="0.01")

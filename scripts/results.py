@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Runs the Fashion-MNIST examples over seeds and modes at equal total epochs and writes
+"""Runs the Fashion-MNIST experiment trainers over seeds and modes at equal total epochs and writes
 docs/results.md: mean ± std of final test accuracy, accuracy after each phase, seconds per epoch
 per phase. Hyper-parameters are fixed up front (no tuning on the test set).
 
@@ -190,7 +190,7 @@ def fmt(xs):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--exe", default=os.path.join(ROOT, "build/release/examples/fashion_mlp"))
+    p.add_argument("--exe", default=os.path.join(ROOT, "build/release/experiments/fashion_mlp"))
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--epochs", default="4,4,4")
     p.add_argument("--sparsity", type=float, default=0.5)

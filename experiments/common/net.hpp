@@ -433,7 +433,7 @@ class Net {
                           });
     // The image's bytes, N x 28 rows x 28 pixels, are the sequence in oneDNN's "ntc" layout; the
     // LSTM reads a time-major ("tnc") copy. Two workarounds for oneDNN 2.6's LSTM backward, both
-    // caught by tests/test_example_nets.cpp: with an "ntc" input the weight gradients come out as
+    // caught by experiments/test_nets.cpp: with an "ntc" input the weight gradients come out as
     // garbage, and without explicit initial states (zeros here) the recurrent weights' gradient
     // is wrong.
     const dnnl::memory::desc src_md({T, N, C}, dt::f32, tag::ntc),

@@ -74,7 +74,7 @@ struct Options {
   double clip_norm = 0.0;         ///< global gradient L2 norm clip (0: none)
   /// Called after every optimizer step (not a flag: for tests and instrumentation).
   std::function<void(const dsd::EpochContext&)> after_step;
-  /// Data-parallel training (not a flag; set by examples/fashion_mlp_dist.cpp): this process is
+  /// Data-parallel training (not a flag; set by experiments/fashion_mlp_dist.cpp): this process is
   /// `rank` of `ranks`, trains on its slice of every global batch of `batch` images, `average`
   /// turns its gradients into the mean over all ranks before the step, and `check` runs after
   /// every epoch (e.g. dist::verify_identical). Only rank 0 prints progress and writes files.

@@ -1,11 +1,11 @@
 #pragma once
-// LeNet-5 as a torch::nn::Module, shared by examples/torch/fashion_torch.cpp and
+// LeNet-5 as a torch::nn::Module, shared by experiments/torch/fashion_torch.cpp and
 // bench/bench_torch.cpp.
 #include <torch/torch.h>
 
 namespace examples {
 
-/// LeNet-5 as in examples/fashion_cnn: conv 5x5 (pad 2) - pool - conv 5x5 - pool - 3 FC.
+/// LeNet-5 as in experiments/fashion_cnn: conv 5x5 (pad 2) - pool - conv 5x5 - pool - 3 FC.
 struct LeNet5Impl : torch::nn::Module {
   torch::nn::Sequential features{
       torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 6, 5).padding(2)), torch::nn::ReLU(),
