@@ -34,7 +34,7 @@ std::vector<torch::Tensor> unwrapped(torch::nn::Module& m) {
 
 void lenet_step(benchmark::State& state, Variant variant) {
   torch::manual_seed(1);
-  examples::LeNet5 model;
+  experiments::LeNet5 model;
   const auto x = torch::randn({64, 1, 28, 28});
   const auto y = torch::randint(0, 10, {64});
   const auto options = torch::optim::SGDOptions(0.01).momentum(0.9).weight_decay(1e-4);

@@ -9,15 +9,15 @@
 
 int main(int argc, char** argv) {
   std::vector<int> widths = {6, 16, 120, 84};
-  examples::Options defaults;
+  experiments::Options defaults;
   defaults.epochs = {4, 4, 4};
   defaults.lr = 0.03;  // best validation accuracy of 0.01, 0.03, 0.1 (docs/results.md)
-  return examples::main_with(
+  return experiments::main_with(
       argc, argv, "Dense-Sparse-Dense training of a LeNet-5 CNN on Fashion-MNIST (oneDNN)",
       defaults,
-      [&](const examples::Options& o) {
-        return std::make_unique<examples::Net>(
-            examples::lenet5(widths), o.batch, 1000);
+      [&](const experiments::Options& o) {
+        return std::make_unique<experiments::Net>(
+            experiments::lenet5(widths), o.batch, 1000);
       },
       [&](CLI::App& app) {
         app.add_option("--widths", widths, "conv1,conv2 channels and fc1[,fc2] sizes (3 values: one hidden FC layer)")

@@ -10,15 +10,15 @@
 
 int main(int argc, char** argv) {
   int hidden = 128;
-  examples::Options defaults;
+  experiments::Options defaults;
   defaults.epochs = {3, 3, 3};
   defaults.lr = 0.1;  // best validation accuracy of 0.01, 0.03, 0.1 (docs/results.md)
   defaults.exclude = {"lstm.input"};
-  return examples::main_with(
+  return experiments::main_with(
       argc, argv, "Dense-Sparse-Dense training of a row-reading LSTM on Fashion-MNIST (oneDNN)",
       defaults,
-      [&](const examples::Options& o) {
-        return std::make_unique<examples::Net>(examples::row_lstm(hidden), o.batch, 1000);
+      [&](const experiments::Options& o) {
+        return std::make_unique<experiments::Net>(experiments::row_lstm(hidden), o.batch, 1000);
       },
       [&](CLI::App& app) {
         app.add_option("--hidden", hidden, "LSTM hidden size")->check(CLI::Range(1, 4096));

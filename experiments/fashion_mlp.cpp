@@ -8,10 +8,10 @@
 
 int main(int argc, char** argv) {
   std::vector<std::size_t> hidden = {300, 100};
-  return examples::main_with(
+  return experiments::main_with(
       argc, argv, "Dense-Sparse-Dense training of an MLP on Fashion-MNIST (oneDNN)", {},
-      [&](const examples::Options& o) {
-        return std::make_unique<examples::Net>(examples::mlp(hidden), o.batch, 1000);
+      [&](const experiments::Options& o) {
+        return std::make_unique<experiments::Net>(experiments::mlp(hidden), o.batch, 1000);
       },
       [&](CLI::App& app) {
         app.add_option("--hidden", hidden, "hidden layer sizes, e.g. 300,100 or 1000,1000")

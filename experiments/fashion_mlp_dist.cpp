@@ -22,7 +22,7 @@
 #include "common/trainer.hpp"
 
 int main(int argc, char** argv) {
-  examples::watch_signals();  // before MPI_Init, whose threads must not take SIGINT either
+  experiments::watch_signals();  // before MPI_Init, whose threads must not take SIGINT either
   MPI_Init(&argc, &argv);
   int rc = 1;
   {
@@ -32,8 +32,8 @@ int main(int argc, char** argv) {
     std::streambuf* const out = std::cout.rdbuf();
     if (comm.rank() != 0) std::cout.rdbuf(quiet.rdbuf());
     std::vector<std::size_t> hidden = {300, 100};
-    examples::Net* model = nullptr;
-    examples::Options defaults;
+    experiments::Net* model = nullptr;
+    experiments::Options defaults;
     // The gradients' all-reduce and the barrier are on MPI_COMM_WORLD, whose errors are fatal to
     // the whole job; comm's calls throw, and an error ends the job below.
     defaults.data_parallel = {
@@ -48,13 +48,13 @@ int main(int argc, char** argv) {
         .check = [&] { dsd::dist::verify_identical(model->all(), comm); },
         .barrier = [] { MPI_Barrier(MPI_COMM_WORLD); },
         .all_reduce_max = [&](std::span<std::uint64_t> v) { comm.all_reduce_max(v); }};
-    rc = examples::main_with(
+    rc = experiments::main_with(
         argc, argv, "Data-parallel Dense-Sparse-Dense training of an MLP on Fashion-MNIST (MPI)",
         defaults,
-        [&](const examples::Options& o) {
+        [&](const experiments::Options& o) {
           DSD_REQUIRE(o.batch % ranks == 0, invalid_argument, "--batch ", o.batch,
                       " (the global batch) must be a multiple of the ", ranks, " ranks");
-          auto net = std::make_unique<examples::Net>(examples::mlp(hidden), o.batch / ranks, 1000);
+          auto net = std::make_unique<experiments::Net>(experiments::mlp(hidden), o.batch / ranks, 1000);
           model = net.get();
           return net;
         },

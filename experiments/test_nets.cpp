@@ -1,4 +1,4 @@
-// The examples' oneDNN forward/backward (inner product, convolution, max pooling, ReLU, LSTM,
+// The experiment trainers' oneDNN forward/backward (inner product, convolution, max pooling, ReLU, LSTM,
 // softmax cross-entropy) against finite differences of the loss, for every parameter tensor of
 // each network, and the accuracy bookkeeping on a partial last batch.
 #include <doctest/doctest.h>
@@ -14,10 +14,10 @@ namespace {
 constexpr std::size_t batch = 4;
 
 struct Fixture {
-  examples::Net net;
+  experiments::Net net;
   std::vector<float> x = std::vector<float>(batch * fashion::Split::pixels);
   std::vector<std::uint8_t> y = {3, 0, 9, 3};
-  explicit Fixture(const std::vector<examples::LayerSpec>& layers) : net(layers, batch, 3) {
+  explicit Fixture(const std::vector<experiments::LayerSpec>& layers) : net(layers, batch, 3) {
     net.init(11);
     std::mt19937_64 gen(8);
     for (auto& v : x) v = static_cast<float>(static_cast<double>(gen() >> 11) * 0x1p-53 - 0.5);
@@ -30,7 +30,7 @@ struct Fixture {
 // tolerance. Where a step moves a ReLU pre-activation across zero, or changes which input of a
 // pooling window is largest, the loss has a kink and no difference quotient means anything; such
 // points are recognised by one-sided differences that disagree, and skipped (at most a quarter).
-void check_tensor(Fixture& f, examples::Param& p, const std::vector<float>& grad, float h) {
+void check_tensor(Fixture& f, experiments::Param& p, const std::vector<float>& grad, float h) {
   const auto w = p.weights();
   const std::size_t stride = w.size() > 40 ? w.size() / 40 : 1;
   const double center = f.loss();
@@ -60,7 +60,7 @@ void check_tensor(Fixture& f, examples::Param& p, const std::vector<float>& grad
   CHECK(kinks * 3 <= checked);
 }
 
-void check_all(const std::vector<examples::LayerSpec>& layers, std::size_t tensors,
+void check_all(const std::vector<experiments::LayerSpec>& layers, std::size_t tensors,
                float h = 2e-3f) {
   Fixture f(layers);
   REQUIRE(f.net.all().size() == tensors);
@@ -75,13 +75,13 @@ void check_all(const std::vector<examples::LayerSpec>& layers, std::size_t tenso
 }  // namespace
 
 TEST_CASE("MLP backward (inner product, ReLU, softmax cross-entropy) matches finite differences") {
-  check_all(examples::mlp({7, 5}), 6);
+  check_all(experiments::mlp({7, 5}), 6);
 }
 
 TEST_CASE("CNN backward (convolution, max pooling, inner product) matches finite differences") {
   // LeNet-5 without its ReLUs (checked in the MLP): every conv1 weight feeds thousands of ReLUs
   // and pooling windows, so a step small enough to cross few of their kinks is needed.
-  using namespace examples;
+  using namespace experiments;
   check_all({Conv{3, 5, 2}, MaxPool{2}, Conv{4, 5}, MaxPool{2}, Fc{6}, Fc{10}}, 8, 2e-4f);
 }
 
@@ -89,12 +89,12 @@ TEST_CASE(
     "LSTM backward (oneDNN LSTM, gradients not accumulated across batches) matches finite "
     "differences") {
   // The gradients are read after many passes: any accumulation across calls would show.
-  check_all(examples::row_lstm(6), 5);
+  check_all(experiments::row_lstm(6), 5);
 }
 
 TEST_CASE("parameters: prunable weights first, biases and excluded tensors after") {
-  examples::Net net(examples::row_lstm(6), batch, 3);
-  auto names = [](std::span<examples::Param> ps) {
+  experiments::Net net(experiments::row_lstm(6), batch, 3);
+  auto names = [](std::span<experiments::Param> ps) {
     std::vector<std::string> n;
     for (auto& p : ps) n.push_back(p.name());
     return n;
@@ -108,16 +108,16 @@ TEST_CASE("parameters: prunable weights first, biases and excluded tensors after
   CHECK(net.grad(2).size() == 28 * 4 * 6);
   CHECK_THROWS_WITH_AS(net.exclude({"lstm.inptu"}),
                        doctest::Contains("no parameter named \"lstm.inptu\""), dsd::error);
-  CHECK(names(examples::Net(examples::lenet5(), batch, 3).weights()) ==
+  CHECK(names(experiments::Net(experiments::lenet5(), batch, 3).weights()) ==
         std::vector<std::string>{"conv1", "conv2", "fc1", "fc2", "fc3"});
-  examples::Net caffe(examples::lenet5({20, 50, 500}), batch, 3);  // one hidden FC layer
+  experiments::Net caffe(experiments::lenet5({20, 50, 500}), batch, 3);  // one hidden FC layer
   CHECK(names(caffe.weights()) == std::vector<std::string>{"conv1", "conv2", "fc1", "fc2"});
   CHECK(caffe.all()[2].size() == 500 * 50 * 5 * 5);
-  CHECK_THROWS_WITH_AS(examples::lenet5({6, 16}), doctest::Contains("3 or 4 values, got 2"), dsd::error);
+  CHECK_THROWS_WITH_AS(experiments::lenet5({6, 16}), doctest::Contains("3 or 4 values, got 2"), dsd::error);
 }
 
 TEST_CASE("accuracy counts a partial last batch correctly") {
-  examples::Net net(examples::mlp({8}), 4, 3);
+  experiments::Net net(experiments::mlp({8}), 4, 3);
   net.init(1);
   fashion::Split data;
   data.count = 7;  // 3 + 3 + 1: the last evaluation batch is padded
@@ -131,9 +131,9 @@ TEST_CASE("accuracy counts a partial last batch correctly") {
   CHECK((a1 == doctest::Approx(1.0 / 7) || a1 == doctest::Approx(6.0 / 7) || a1 == 0.0));
 }
 
-TEST_CASE("the examples' trainer: the sparse phase keeps exactly the pruned weights at zero") {
+TEST_CASE("the experiments' trainer: the sparse phase keeps exactly the pruned weights at zero") {
   // Synthetic images (the trainer path is what is under test); CNN and LSTM, every batch.
-  examples::Data data;
+  experiments::Data data;
   std::mt19937_64 gen(5);
   for (auto* s : {&data.train, &data.validation, &data.test}) {
     s->count = s == &data.train ? 64 : 16;
@@ -143,9 +143,9 @@ TEST_CASE("the examples' trainer: the sparse phase keeps exactly the pruned weig
     for (auto& l : s->labels) l = static_cast<std::uint8_t>(gen() % 10);
   }
   for (const auto& layers :
-       {examples::lenet5({3, 4, 6, 5}), examples::lenet5({3, 4, 6}), examples::row_lstm(6)}) {
-    examples::Net net(layers, 8, 16);
-    examples::Options o;
+       {experiments::lenet5({3, 4, 6, 5}), experiments::lenet5({3, 4, 6}), experiments::row_lstm(6)}) {
+    experiments::Net net(layers, 8, 16);
+    experiments::Options o;
     o.epochs = {1, 2, 1};
     o.sparsity = 0.6;
     o.quiet = true;
@@ -176,7 +176,7 @@ TEST_CASE("the examples' trainer: the sparse phase keeps exactly the pruned weig
             redense_moved += pruned[l][i] && w[l].weights()[i] != 0.0f;
       }
     };
-    const auto r = examples::train(net, data, o, "dsd");
+    const auto r = experiments::train(net, data, o, "dsd");
     CHECK(sparse_steps == 2 * 64 / 8);
     CHECK(redense_moved > 0);  // re-dense trains the restored weights again
     CHECK(r.rows.size() == 4);

@@ -2,9 +2,9 @@
 // An MLP trained on the GPU: cuBLAS for the dense products, dsd's device layers for the weights,
 // cuSPARSE (dsd::cuda::SparseLinear) for a pruned layer's products where a step's products
 // measure faster there (timed once per pattern, printed).
-// The same interface as examples::Net, so the shared driver (trainer.hpp) runs it unchanged, and
+// The same interface as experiments::Net, so the shared driver (trainer.hpp) runs it unchanged, and
 // the same parameter names, shapes and initialisation (Glorot uniform from one mt19937_64 stream
-// in layer order, zero biases), so a seed gives the CPU example's starting point.
+// in layer order, zero biases), so a seed gives the CPU trainer's starting point.
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -24,7 +24,7 @@
 #include "text.hpp"
 #include "fashion_mnist.hpp"
 
-namespace examples {
+namespace experiments {
 
 namespace kernels {
 __global__ void add_bias_relu(float* y, const float* b, std::size_t batch, std::size_t n, bool relu) {
@@ -117,7 +117,7 @@ class CudaMlp {
     wrap();
   }
 
-  /// Fresh weights for `seed` (the CPU example's initialisation); masks and state are reset.
+  /// Fresh weights for `seed` (the CPU trainer's initialisation); masks and state are reset.
   void init(std::uint64_t seed) {
     std::mt19937_64 gen(seed);
     for (std::size_t l = 0; l < layers_.size(); ++l) {
@@ -305,4 +305,4 @@ class CudaMlp {
   float one_ = 1.0f, zero_ = 0.0f;
 };
 
-}  // namespace examples
+}  // namespace experiments

@@ -26,7 +26,7 @@
 #include "text.hpp"
 #include "fashion_mnist.hpp"
 
-namespace examples {
+namespace experiments {
 
 using Param = dsd::Masked<std::vector<float>>;
 
@@ -563,4 +563,4 @@ inline std::vector<LayerSpec> lenet5(const std::vector<int>& widths = {6, 16, 12
 /// An LSTM reading the 28 rows of the image, then a classifier on its last hidden state.
 inline std::vector<LayerSpec> row_lstm(int hidden) { return {Lstm{hidden}, Fc{10}}; }
 
-}  // namespace examples
+}  // namespace experiments

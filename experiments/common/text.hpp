@@ -1,5 +1,5 @@
 #pragma once
-// Text helpers of the examples: printf-style formatting into a std::string, and the parameter
+// Text helpers of the experiment trainers: printf-style formatting into a std::string, and the parameter
 // listing (one line per wrapped parameter: name, shape, pruned or not).
 
 #include <cstddef>
@@ -8,7 +8,7 @@
 #include <sstream>
 #include <string>
 
-namespace examples {
+namespace experiments {
 
 /// printf-style formatting into a std::string.
 template <class... Args>
@@ -34,4 +34,4 @@ std::string describe_parameters(std::span<const Param> params, std::size_t pruna
   return s.str();
 }
 
-}  // namespace examples
+}  // namespace experiments

@@ -1,5 +1,5 @@
 #pragma once
-// The command line and training driver shared by the Fashion-MNIST examples. A model provides
+// The command line and training driver shared by the Fashion-MNIST experiment trainers. A model provides
 // weights() (the prunable dsd::Masked parameters), all() and grad(i), train_batch(), accuracy(),
 // init() and exclude(); this file turns the flags into a dsd::Schedule, runs dsd::run, and
 // prints/records the results.
@@ -41,9 +41,9 @@
 #include "fashion_mnist.hpp"
 #include "text.hpp"
 
-namespace examples {
+namespace experiments {
 
-/// Flags common to every example (see --help).
+/// Flags common to every trainer (see --help).
 struct Options {
   std::string mode = "dsd";
   std::vector<int> epochs = {4, 4, 4};
@@ -91,7 +91,7 @@ struct Options {
 };
 
 inline void add_options(CLI::App& app, Options& o) {
-  app.option_defaults()->always_capture_default();  // --help shows each example's defaults
+  app.option_defaults()->always_capture_default();  // --help shows each trainer's defaults
   app.add_option("--mode", o.mode,
                  "dense | dsd | random-cut | sparse-scratch | fused (equal epochs), or the paper's "
                  "protocol: dsd-extra (a trained dense model + S sparse + R re-dense epochs) and "
@@ -325,7 +325,7 @@ inline void require_baseline(const Options& o, const std::string& mode) {
 }
 
 /// The options of the run that trains the *-extra modes' baseline (D dense epochs at the dense
-/// rate), announced on stdout; every example trains it with these.
+/// rate), announced on stdout; every trainer trains it with these.
 inline Options baseline_options(const Options& o) {
   Options b = o;
   b.epochs = {o.epochs[0], 0, 0};
@@ -421,7 +421,7 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
     const auto get = [&](const std::string& k) {
       const auto it = meta.find(k);
       DSD_REQUIRE(it != meta.end(), io, "\"", o.resume, "\" has no \"", k,
-                  "\" entry; not written by this example");
+                  "\" entry; not written by this trainer");
       return it->second;
     };
     DSD_REQUIRE(get("mode") == mode && get("seed") == std::to_string(o.seed) &&
@@ -434,7 +434,7 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
                 o.data_parallel.ranks, " (resume with the same world size)");
     const auto loop = dsd::io::read_loop_state(o.resume);
     DSD_REQUIRE(loop.has_value(), io, "\"", o.resume,
-                "\" has no loop state; not written by this example");
+                "\" has no loop state; not written by this trainer");
     start = loop->position;
     resume_batch = loop->batch;
     std::istringstream(loop->user) >> shuffle_gen;
@@ -490,13 +490,13 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
         if constexpr (requires { model.clip_gradients(1.0); })
           model.clip_gradients(o.clip_norm);
         else
-          DSD_THROW(invalid_argument, "--clip-norm is not supported by this example");
+          DSD_THROW(invalid_argument, "--clip-norm is not supported by this trainer");
       }
       if (o.data_parallel.average) {
         if constexpr (requires { model.mutable_grad(0); }) {
           for (std::size_t i = 0; i < params.size(); ++i) o.data_parallel.average(model.mutable_grad(i));
         } else {
-          DSD_THROW(invalid_argument, "this example cannot train data-parallel");
+          DSD_THROW(invalid_argument, "this trainer cannot train data-parallel");
         }
       }
       std::visit([&](const auto& op) { step_all(model, op, params); }, opt);
@@ -566,7 +566,7 @@ inline void write_csv(const std::string& path, const std::vector<RunResult>& run
 }
 
 /// After the runs: the side-by-side table of --compare, the CSV file of --csv and the final
-/// accuracy line every example ends with.
+/// accuracy line every trainer ends with.
 inline void print_results(const Options& o, const std::vector<RunResult>& runs) {
   if (runs.size() > 1) {
     std::cout << "\n"
@@ -587,7 +587,7 @@ inline void print_results(const Options& o, const std::vector<RunResult>& runs) 
   std::cout << format("final test accuracy: %.4f\n", runs.back().test_accuracy);
 }
 
-/// Parses flags (starting from `o`, the example's defaults), loads data, builds the model with
+/// Parses flags (starting from `o`, the trainer's defaults), loads data, builds the model with
 /// `make_model(options)`, runs the requested mode (and the dense baseline with --compare), prints
 /// reports and the final accuracy line.
 template <class MakeModel>
@@ -636,4 +636,4 @@ int main_with(int argc, char** argv, const char* description, Options o, MakeMod
   return 0;
 }
 
-}  // namespace examples
+}  // namespace experiments

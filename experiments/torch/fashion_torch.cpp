@@ -3,7 +3,7 @@
 //   fashion_torch --mode dsd --epochs 4,4,4 --sparsity 0.5 --lr 0.03
 //   fashion_torch --compare            (dense baseline and DSD side by side)
 //   fashion_torch --mode dsd-extra --baseline base.pt --epochs 8,4,4 --lrs 0.03,0.003,0.0003
-// Flags and output lines are those of the oneDNN examples (fashion_cnn).
+// Flags and output lines are those of the oneDNN trainers (fashion_cnn).
 #include <torch/torch.h>
 
 #include <chrono>
@@ -21,7 +21,7 @@
 
 namespace {
 
-using examples::LeNet5;
+using experiments::LeNet5;
 
 /// A Fashion-MNIST split as a torch dataset that serves whole batches (one index_select each).
 class Images : public torch::data::datasets::BatchDataset<Images, torch::data::Example<>> {
@@ -58,7 +58,7 @@ double accuracy(LeNet5& model, const Images& split) {
   return static_cast<double>(correct) / static_cast<double>(n);
 }
 
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const examples::Options& o, LeNet5& model) {
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const experiments::Options& o, LeNet5& model) {
   if (o.optimizer == "adam")
     return std::make_unique<torch::optim::Adam>(
         model->parameters(), torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
@@ -75,7 +75,7 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const examples::Options&
 // batches, with the seed and flags that made it (a baseline of other flags is refused).
 
 /// Writes the baseline through `path`.partial, renamed when complete.
-void save_baseline(const std::string& path, const examples::Options& o, LeNet5& model,
+void save_baseline(const std::string& path, const experiments::Options& o, LeNet5& model,
                    torch::optim::Optimizer& optimizer) {
   torch::serialize::OutputArchive archive, module, state;
   model->save(module);
@@ -84,14 +84,14 @@ void save_baseline(const std::string& path, const examples::Options& o, LeNet5& 
   archive.write("optimizer", state);
   archive.write("generator", torch::IValue(at::detail::getDefaultCPUGenerator().get_state()));
   archive.write("seed", torch::IValue(static_cast<std::int64_t>(o.seed)));
-  archive.write("baseline", torch::IValue(examples::baseline_key(o)));
+  archive.write("baseline", torch::IValue(experiments::baseline_key(o)));
   archive.save_to(path + ".partial");
   std::filesystem::rename(path + ".partial", path);
 }
 
 /// Loads the baseline into `model`, `optimizer` and the default generator, after checking that
 /// it was trained with this run's seed and baseline flags.
-void load_baseline(const std::string& path, const examples::Options& o, LeNet5& model,
+void load_baseline(const std::string& path, const experiments::Options& o, LeNet5& model,
                    torch::optim::Optimizer& optimizer) {
   torch::serialize::InputArchive archive, module, state;
   torch::IValue seed, key, generator;
@@ -105,10 +105,10 @@ void load_baseline(const std::string& path, const examples::Options& o, LeNet5& 
               e.what_without_backtrace());
   }
   DSD_REQUIRE(seed.toInt() == static_cast<std::int64_t>(o.seed) &&
-                  key.toStringRef() == examples::baseline_key(o),
+                  key.toStringRef() == experiments::baseline_key(o),
               invalid_argument, "\"", path, "\" is the baseline of --seed ", seed.toInt(), " (",
               key.toStringRef(), "); this run needs --seed ", o.seed, " (",
-              examples::baseline_key(o), ")");
+              experiments::baseline_key(o), ")");
   archive.read("module", module);
   model->load(module);
   archive.read("optimizer", state);
@@ -120,8 +120,8 @@ void load_baseline(const std::string& path, const examples::Options& o, LeNet5& 
 
 /// One run of `mode`: the ordinary libtorch training loop, with DSD added. A dense run with
 /// `write_baseline` saves its final state there (the *-extra modes' baseline).
-examples::RunResult train(const examples::Options& o, const std::string& mode,
-                          const examples::Data& data, const std::string& write_baseline = {}) {
+experiments::RunResult train(const experiments::Options& o, const std::string& mode,
+                          const experiments::Data& data, const std::string& write_baseline = {}) {
   torch::manual_seed(o.seed);  // same initialisation and batch order in every mode
   LeNet5 model;
   auto optimizer_ptr = make_optimizer(o, model);
@@ -130,10 +130,10 @@ examples::RunResult train(const examples::Options& o, const std::string& mode,
   auto loader = torch::data::make_data_loader(
       Images(data.train), torch::data::samplers::RandomSampler(data.train.count),
       torch::data::DataLoaderOptions(o.batch).drop_last(true));
-  if (examples::continues_baseline(mode)) {
-    examples::require_baseline(o, mode);
+  if (experiments::continues_baseline(mode)) {
+    experiments::require_baseline(o, mode);
     if (!std::filesystem::exists(o.baseline))
-      (void)train(examples::baseline_options(o), "dense", data, o.baseline);
+      (void)train(experiments::baseline_options(o), "dense", data, o.baseline);
     load_baseline(o.baseline, o, model, optimizer);
   }
 
@@ -158,7 +158,7 @@ examples::RunResult train(const examples::Options& o, const std::string& mode,
   cb.evaluate = [&] { return accuracy(model, validation); };
   // example-end torch
 
-  examples::RunResult result{mode, {}, {}, 0.0};
+  experiments::RunResult result{mode, {}, {}, 0.0};
   auto epoch_start = std::chrono::steady_clock::now();
   cb.before_epoch = [&](const dsd::EpochContext&) {
     epoch_start = std::chrono::steady_clock::now();
@@ -166,10 +166,10 @@ examples::RunResult train(const examples::Options& o, const std::string& mode,
   cb.after_epoch = [&](const dsd::EpochContext& ctx, double loss, double val) {
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
-    result.rows.push_back(examples::epoch_row(ctx, loss, val, accuracy(model, test), layers, secs));
+    result.rows.push_back(experiments::epoch_row(ctx, loss, val, accuracy(model, test), layers, secs));
   };
   if (!o.quiet) cb.progress = &std::cout;
-  const dsd::Schedule schedule = examples::schedule_for(o, mode);
+  const dsd::Schedule schedule = experiments::schedule_for(o, mode);
   const auto run_with = [&](const auto& thresholds) {
     if (mode == "random-cut")
       return dsd::run(layers, schedule, thresholds, cb, dsd::RandomCut{.seed = o.seed});
@@ -187,40 +187,40 @@ examples::RunResult train(const examples::Options& o, const std::string& mode,
 }  // namespace
 
 int main(int argc, char** argv) {
-  examples::Options o;
+  experiments::Options o;
   o.epochs = {4, 4, 4};
   o.lr = 0.03;  // fashion_cnn's default (docs/results.md)
   CLI::App app{"Dense-Sparse-Dense training of a LeNet-5 CNN on Fashion-MNIST (libtorch)"};
-  examples::add_options(app, o);
+  experiments::add_options(app, o);
   CLI11_PARSE(app, argc, argv);
   try {
     DSD_REQUIRE(o.resume.empty() && o.checkpoint.empty() && o.stop_after_batches == 0,
                 invalid_argument,
                 "fashion_torch: --checkpoint, --resume and --stop-after-batches are the oneDNN "
-                "examples'; a libtorch trainer saves its module and optimizer with torch::save "
+                "trainers'; a libtorch trainer saves its module and optimizer with torch::save "
                 "and the masks with dsd::io::save_checkpoint(path, layers)");
     DSD_REQUIRE(o.clip_norm == 0.0, invalid_argument,
-                "fashion_torch: --clip-norm is the oneDNN examples'; a libtorch trainer calls "
+                "fashion_torch: --clip-norm is the oneDNN trainers'; a libtorch trainer calls "
                 "torch::nn::utils::clip_grad_norm_");
     if (o.threads > 0) torch::set_num_threads(o.threads);
-    const examples::Data data = examples::load_data(o);
+    const experiments::Data data = experiments::load_data(o);
     std::cout << "train " << data.train.count << ", validation " << data.validation.count
               << ", test " << data.test.count << " images from " << o.data << "\n";
     if (!o.quiet) {
       LeNet5 probe;
       const auto layers = dsd::torch::wrap(probe, {.exclude = o.exclude});
       std::cout << "parameters:\n"
-                << examples::describe_parameters(
+                << experiments::describe_parameters(
                        std::span<const dsd::torch::Layers<>::layer_type>(&layers[0], layers.size()),
                        layers.size());
     }
-    std::vector<examples::RunResult> runs;
-    for (const auto& mode : examples::modes_to_run(o)) {
+    std::vector<experiments::RunResult> runs;
+    for (const auto& mode : experiments::modes_to_run(o)) {
       std::cout << "== " << mode << " ==\n";
       runs.push_back(train(o, mode, data));
       dsd::print_report(std::cout, runs.back().report);
     }
-    examples::print_results(o, runs);
+    experiments::print_results(o, runs);
   } catch (const std::exception& e) {
     std::cerr << e.what() << "\n";
     return 1;

@@ -3,7 +3,7 @@
 // bench/bench_torch.cpp.
 #include <torch/torch.h>
 
-namespace examples {
+namespace experiments {
 
 /// LeNet-5 as in experiments/fashion_cnn: conv 5x5 (pad 2) - pool - conv 5x5 - pool - 3 FC.
 struct LeNet5Impl : torch::nn::Module {
@@ -24,4 +24,4 @@ struct LeNet5Impl : torch::nn::Module {
 };
 TORCH_MODULE(LeNet5);
 
-}  // namespace examples
+}  // namespace experiments
