@@ -137,7 +137,6 @@ experiments::RunResult train(const experiments::Options& o, const std::string& m
     load_baseline(o.baseline, o, model, optimizer);
   }
 
-  // example-begin torch
   auto layers = dsd::torch::wrap(model, {.exclude = o.exclude});  // + dsd: weights by name
   dsd::Callbacks cb;                                               // + dsd
   cb.set_lr = dsd::torch::lr_setter(optimizer);  // + dsd: the schedule's lr of every phase
@@ -156,7 +155,6 @@ experiments::RunResult train(const experiments::Options& o, const std::string& m
     return loss_sum / static_cast<double>(batches);
   };
   cb.evaluate = [&] { return accuracy(model, validation); };
-  // example-end torch
 
   experiments::RunResult result{mode, {}, {}, 0.0};
   auto epoch_start = std::chrono::steady_clock::now();
