@@ -10,10 +10,12 @@
 #
 #   scripts/gpu_check.sh              configure build/gpu for this machine's card and build first
 #   scripts/gpu_check.sh DIR          use binaries prebuilt by scripts/gpu_prebuild.sh (DIR holds
-#                                     test_cuda, dsd_bench_cuda, fashion_mlp_cuda, the shared
-#                                     libraries they need and, in DIR/data, Fashion-MNIST)
-# Then it trains fashion_mlp_cuda as docs/results.md trains fashion_mlp on the CPU (LeNet-300-100,
-# epochs 4,4,4, sparsity 0.5, lr 0.01, seeds 1-5, four modes): logs and one CSV under $OUT.
+#                                     test_cuda, dsd_bench_cuda, fashion_mlp_cuda, cuda_mlp, the
+#                                     shared libraries they need and, in DIR/data, Fashion-MNIST)
+# Then it runs the single-file example cuda_mlp once (6000 images, 1 epoch per phase, a few
+# seconds) and trains fashion_mlp_cuda as docs/results.md trains fashion_mlp on the CPU
+# (LeNet-300-100, epochs 4,4,4, sparsity 0.5, lr 0.01, seeds 1-5, four modes): logs and one CSV
+# under $OUT.
 # GPU_CHECK_PARTS (default "tests bench train") picks the parts, e.g. GPU_CHECK_PARTS=tests.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -46,9 +48,10 @@ else
     cmake --build build/gpu -j "$(nproc)" --target test_cuda dsd_bench_cuda >>"$out/build.log" 2>&1 ||
     { echo "build failed:"; tail -30 "$out/build.log"; exit 1; }
   mkdir -p build/gpu/bin
-  cmake --build build/gpu -j "$(nproc)" --target fashion_mlp_cuda >>"$out/build.log" 2>&1 || true
+  cmake --build build/gpu -j "$(nproc)" --target fashion_mlp_cuda cuda_mlp >>"$out/build.log" 2>&1 || true
   cp build/gpu/tests/cuda/test_cuda build/gpu/bench/dsd_bench_cuda build/gpu/bin/
   cp build/gpu/experiments/fashion_mlp_cuda build/gpu/bin/ 2>/dev/null || true
+  cp build/gpu/examples/cuda_mlp build/gpu/bin/ 2>/dev/null || true
   bin=build/gpu/bin
   timed build
 fi
@@ -114,6 +117,15 @@ fi
 
 data="$bin/data"
 [ -d "$data" ] || data=/usr/share/datasets/fashion-mnist
+if want train && [ -x "$bin/cuda_mlp" ] && [ -f "$data/train-images-idx3-ubyte.gz" ]; then
+  step "GPU example: cuda_mlp, 6000 images, 1 epoch per phase"
+  "$bin/cuda_mlp" "$data" 6000 1 2>&1 | tee "$out/cuda_mlp.log"
+  rc=${PIPESTATUS[0]}
+  if [ "$rc" -ne 0 ] || ! grep -Eq "final test accuracy: 0\.(7[5-9]|8|9)" "$out/cuda_mlp.log"; then
+    echo "cuda_mlp failed (exit $rc) or trained below 0.75"; status=1
+  fi
+  timed example
+fi
 if want train && [ -x "$bin/fashion_mlp_cuda" ] && [ -f "$data/train-images-idx3-ubyte.gz" ]; then
   step "GPU trainer: fashion_mlp_cuda, 5 seeds x 4 modes (as docs/results.md on the CPU)"
   echo "seed,mode,phase,round,epoch,lr,train_loss,validation_accuracy,test_accuracy,sparsity,seconds" >"$out/train.csv"
