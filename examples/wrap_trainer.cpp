@@ -1,6 +1,8 @@
 // The README's "wrap an existing trainer" example, compiled and run as a test so it cannot rot.
 // The "existing trainer" here is a tiny hand-written linear regression: y = W2 relu(W1 x), trained
-// on a synthetic teacher; everything between the markers is what a user adds to use DSD.
+// on a synthetic teacher; everything between the markers is what a user adds to use DSD. Look
+// for dsd::Masked (views of the buffers), MomentumSgd::step, dsd::Callbacks with
+// set_lr = dsd::lr_of(opt), dsd::run and dsd::print_report.
 #include <cmath>
 #include <cstdio>
 #include <iostream>
