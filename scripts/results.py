@@ -111,6 +111,8 @@ def paired_main(args):
     if args.cache and os.path.exists(args.cache):
         with open(args.cache) as f:
             cache = json.load(f)
+        # Runs cached while the trainers were built in examples/ (before issue 21) are the same runs.
+        cache = {re.sub(r"^(\S*)/examples/(fashion_\w+) ", r"\1/experiments/\2 ", k): v for k, v in cache.items()}
     extra = ["--train-limit", str(args.train_limit)] if args.train_limit else []
     if args.label_noise:
         extra += ["--label-noise", str(args.label_noise)]
