@@ -11,7 +11,9 @@
 //   dsd::Schedule, dsd::run, dsd::print_report
 //                          dense -> prune 50 % on the device -> sparse -> re-dense at lr/10
 //
-// Build: part of dsd's CMake build wherever nvcc is found (target cuda_mlp; links dsd::cuda).
+// Build: part of dsd's CMake build wherever nvcc is found (target cuda_mlp; links dsd::cuda),
+//        or by hand on a machine with a GPU:
+//        nvcc -std=c++20 -O2 -arch=native -I DSD/include cuda_mlp.cu -lcublas -lcusparse -lz
 // Run:   cuda_mlp [DATA_DIR [TRAIN_IMAGES [EPOCHS_PER_PHASE]]]
 //        DATA_DIR holds the four .gz files of Debian's dataset-fashion-mnist (the default below);
 //        TRAIN_IMAGES (0: all) and EPOCHS_PER_PHASE make a quick run. Without a GPU it stops

@@ -9,7 +9,8 @@
 //   dsd::Schedule, dsd::run, dsd::print_report
 //                          dense -> prune 50 % -> sparse -> re-dense at lr/10, and its report
 //
-// Build: part of dsd's CMake build (target onednn_mlp; oneDNN: libdnnl-dev, zlib: zlib1g-dev).
+// Build: part of dsd's CMake build (target onednn_mlp; oneDNN: libdnnl-dev, zlib: zlib1g-dev),
+//        or by hand: g++ -std=c++20 -O2 -fopenmp -I DSD/include onednn_mlp.cpp -ldnnl -lz
 // Run:   onednn_mlp [DATA_DIR [TRAIN_IMAGES [EPOCHS_PER_PHASE]]]
 //        DATA_DIR holds the four .gz files of Debian's dataset-fashion-mnist (the default below);
 //        TRAIN_IMAGES (0: all) and EPOCHS_PER_PHASE make a quick run, e.g. `onednn_mlp "" 6000 1`.
