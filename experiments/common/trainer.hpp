@@ -396,7 +396,7 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
   // A checkpoint holds the layers plus the loop state (dsd::io::LoopState): where to continue,
   // the batch within that epoch, and the shuffling RNG as it was before that epoch's shuffle.
   const dsd::Schedule schedule = schedule_for(o, mode);
-  const std::vector<dsd::PhasePlan> plan = schedule.plan();
+  const std::vector<dsd::PhasePlan> plan = schedule.plan().phases;
   const auto save = [&](dsd::Position at, std::size_t batch,
                         const std::string& rng_before_shuffle) {
     // Data-parallel ranks hold the same weights, masks and RNG: rank 0 writes for all of them.
