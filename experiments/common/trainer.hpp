@@ -32,6 +32,7 @@
 
 #include <dsd/dsd.hpp>
 #include <dsd/io/checkpoint.hpp>
+#include <dsd/io/recipe.hpp>
 #include <dsd/io/sensitivity_report.hpp>
 
 #if defined(_OPENMP)
@@ -72,6 +73,8 @@ struct Options {
   std::string baseline;           ///< --baseline: the shared dense model of the *-extra modes
   double label_noise = 0.0;       ///< fraction of training labels replaced (symmetric noise)
   double clip_norm = 0.0;         ///< global gradient L2 norm clip (0: none)
+  std::string recipe;             ///< --recipe: a plan file, replacing --epochs/--lrs/--sparsity/--rounds
+  double scale_epochs = 1.0;      ///< --scale-epochs: the recipe's shape, shorter
   /// Called after every optimizer step (not a flag: for tests and instrumentation).
   std::function<void(const dsd::EpochContext&)> after_step;
   /// Data-parallel training (not a flag; set by experiments/fashion_mlp_dist.cpp): this process is
@@ -155,6 +158,13 @@ inline void add_options(CLI::App& app, Options& o) {
                  "replace this fraction of training labels by a different random class (seeded "
                  "by --seed; validation and test labels untouched)")
       ->check(CLI::Range(0.0, 0.9));
+  app.add_option("--recipe", o.recipe,
+                 "run this recipe file (recipes/*.json: phases, rates, sparsities, exclusions, "
+                 "optimizer) instead of --epochs, --lrs, --sparsity and --rounds; --mode dense runs "
+                 "its control (the same phases and rates, no pruning)");
+  app.add_option("--scale-epochs", o.scale_epochs,
+                 "with --recipe: every phase's epochs times this (rounded, at least 1)")
+      ->check(CLI::PositiveNumber);
   app.add_option("--clip-norm", o.clip_norm,
                  "scale each batch's gradients so their global L2 norm is at most this (0: off)")
       ->check(CLI::NonNegativeNumber);
@@ -268,6 +278,46 @@ inline dsd::Schedule schedule_for(const Options& o, const std::string& mode) {
   else if (o.prune_at)
     s.prune_at_epoch = *o.prune_at;
   return s;
+}
+
+/// The plan a mode stands for over the prunable layers called `names`: with --recipe, the
+/// recipe's phases (modes dsd and random-cut) or their fair control (mode dense: the same phases
+/// and rates, nothing pruned); else the schedule of the flags.
+inline dsd::Plan plan_for(const Options& o, const std::string& mode,
+                          const std::vector<std::string>& names) {
+  if (o.recipe.empty()) return schedule_for(o, mode).plan();
+  DSD_REQUIRE(mode == "dsd" || mode == "random-cut" || mode == "dense", invalid_argument,
+              "--recipe runs --mode dsd, random-cut or dense (its control); not ", mode);
+  dsd::Plan plan = dsd::io::read_recipe(o.recipe).plan(names, o.scale_epochs);
+  for (auto& p : plan.phases) {
+    DSD_REQUIRE(p.steps == 0, invalid_argument, "--recipe ", o.recipe,
+                ": these trainers train whole epochs; a phase of ", p.steps,
+                " steps needs a trainer with Callbacks::train_steps");
+    if (mode == "dense") {
+      p.phase = dsd::Phase::dense;
+      p.prune_before = p.redense_before = false;
+      p.thresholds = {};
+    }
+  }
+  return plan;
+}
+
+/// The names of a collection's layers, in order.
+template <class C>
+std::vector<std::string> layer_names(C& layers) {
+  std::vector<std::string> names;
+  dsd::for_each_layer(layers, [&](auto& l, std::size_t) { names.push_back(l.name()); });
+  return names;
+}
+
+/// With --recipe: the recipe's optimizer replaces --optimizer (when it names one).
+inline void apply_recipe_optimizer(Options& o) {
+  if (o.recipe.empty()) return;
+  const dsd::io::Recipe r = dsd::io::read_recipe(o.recipe);
+  if (!r.optimizer.empty()) o.optimizer = r.optimizer;
+  DSD_REQUIRE(o.optimizer == "sgd" || o.optimizer == "nesterov" || o.optimizer == "adam",
+              invalid_argument, "--recipe ", o.recipe, ": optimizer \"", o.optimizer,
+              "\" is not one of these trainers' sgd, nesterov or adam");
 }
 
 /// One epoch row of the CSV and of the summary.
@@ -395,8 +445,8 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
 
   // A checkpoint holds the layers plus the loop state (dsd::io::LoopState): where to continue,
   // the batch within that epoch, and the shuffling RNG as it was before that epoch's shuffle.
-  const dsd::Schedule schedule = schedule_for(o, mode);
-  const std::vector<dsd::PhasePlan> plan = schedule.plan().phases;
+  const dsd::Plan run_plan = plan_for(o, mode, layer_names(weights));
+  const std::vector<dsd::PhasePlan>& plan = run_plan.phases;
   const auto save = [&](dsd::Position at, std::size_t batch,
                         const std::string& rng_before_shuffle) {
     // Data-parallel ranks hold the same weights, masks and RNG: rank 0 writes for all of them.
@@ -529,8 +579,8 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
 
   const auto run_with = [&](const auto& thresholds) {
     if (mode == "random-cut")
-      return dsd::run(weights, schedule, thresholds, cb, dsd::RandomCut{.seed = o.seed}, start);
-    return dsd::run(weights, schedule, thresholds, cb, dsd::KeepmaxCut{}, start);
+      return dsd::run(weights, run_plan, thresholds, cb, dsd::RandomCut{.seed = o.seed}, start);
+    return dsd::run(weights, run_plan, thresholds, cb, dsd::KeepmaxCut{}, start);
   };
   if (o.sensitivity_drop && mode != "dense") {
     result.report = run_with(dsd::SensitivitySparsity{
@@ -604,6 +654,7 @@ int main_with(int argc, char** argv, const char* description, Options o, MakeMod
 #endif
     DSD_REQUIRE(o.resume.empty() || !o.compare, invalid_argument,
                 "--resume continues one run; drop --compare");
+    apply_recipe_optimizer(o);
     const Data data = load_data(o);
     std::cout << "train " << data.train.count << ", validation " << data.validation.count
               << ", test " << data.test.count << " images from " << o.data << "\n";

@@ -62,11 +62,11 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const experiments::Optio
   if (o.optimizer == "adam")
     return std::make_unique<torch::optim::Adam>(
         model->parameters(), torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
-  DSD_REQUIRE(o.optimizer == "sgd", invalid_argument, "--optimizer ", o.optimizer,
-              ": fashion_torch trains with torch::optim's sgd (momentum 0.9) or adam");
+  DSD_REQUIRE(o.optimizer == "sgd" || o.optimizer == "nesterov", invalid_argument, "--optimizer ",
+              o.optimizer, ": fashion_torch trains with torch::optim's sgd or nesterov (momentum 0.9) or adam");
   return std::make_unique<torch::optim::SGD>(
-      model->parameters(),
-      torch::optim::SGDOptions(o.lr).momentum(0.9).weight_decay(o.weight_decay));
+      model->parameters(), torch::optim::SGDOptions(o.lr).momentum(0.9).nesterov(
+                               o.optimizer == "nesterov").weight_decay(o.weight_decay));
 }
 
 // The paper's protocol (--mode dsd-extra / dense-extra): both arms continue one dense model,
@@ -167,7 +167,7 @@ experiments::RunResult train(const experiments::Options& o, const std::string& m
     result.rows.push_back(experiments::epoch_row(ctx, loss, val, accuracy(model, test), layers, secs));
   };
   if (!o.quiet) cb.progress = &std::cout;
-  const dsd::Schedule schedule = experiments::schedule_for(o, mode);
+  const dsd::Plan schedule = experiments::plan_for(o, mode, experiments::layer_names(layers));
   const auto run_with = [&](const auto& thresholds) {
     if (mode == "random-cut")
       return dsd::run(layers, schedule, thresholds, cb, dsd::RandomCut{.seed = o.seed});
@@ -192,6 +192,7 @@ int main(int argc, char** argv) {
   experiments::add_options(app, o);
   CLI11_PARSE(app, argc, argv);
   try {
+    experiments::apply_recipe_optimizer(o);
     DSD_REQUIRE(o.resume.empty() && o.checkpoint.empty() && o.stop_after_batches == 0,
                 invalid_argument,
                 "fashion_torch: --checkpoint, --resume and --stop-after-batches are the oneDNN "
