@@ -364,12 +364,14 @@ std::vector<LayerStats> prune(C&& layers, const Thresholds& thresholds, Comm& co
       return;
     }
     const bool precut = std::is_same_v<Policy, KeepmaxCut> && !cut.local.empty();
-    auto [mask, threshold] =
+    // Not a structured binding: Clang 14 cannot capture one.
+    auto built =
         detail::shard_mask(l, counts[i], layout.offset[i], policy,
                            precut ? &cut.local[i] : nullptr, precut ? &cut.global.at[i] : nullptr, comm);
+    const double threshold = built.second;
     stats.push_back({l.name(), g, g - counts[i],
                      static_cast<double>(counts[i]) / static_cast<double>(g), threshold});
-    commits.push_back([&l, m = std::move(mask), threshold]() mutable {
+    commits.push_back([&l, m = std::move(built.first), threshold]() mutable {
       l.set_mask(std::move(m), threshold);
     });
   });
