@@ -227,7 +227,7 @@ class RecipeReader {
     only_keys(j, field, {"uniform", "global", "layers", "fallback"});
     RecipePrune p;
     const int kinds = int(j.contains("uniform")) + int(j.contains("global")) + int(j.contains("layers"));
-    if (kinds != 1) fail(field, "needs exactly one of \"uniform\", \"global\" or \"layers\"");
+    if (kinds != 1) fail(field, R"(needs exactly one of "uniform", "global" or "layers")");
     if (j.contains("fallback") && !j.contains("layers"))
       fail(field + ".fallback", "belongs to a \"layers\" prune");
     if (j.contains("uniform")) {
@@ -242,8 +242,12 @@ class RecipeReader {
       if (!layers.is_object() || layers.empty())
         fail(field + ".layers", "must be a non-empty object of layer name or pattern: sparsity, not ",
              layers.dump());
-      for (const auto& [key, value] : layers.items())
-        p.layers.emplace_back(key, sparsity(value, field + ".layers." + key));
+      for (const auto& [key, value] : layers.items()) {
+        std::string entry = field;
+        entry += ".layers.";
+        entry += key;
+        p.layers.emplace_back(key, sparsity(value, entry));
+      }
       if (j.contains("fallback")) p.fallback = sparsity(j["fallback"], field + ".fallback");
     }
     return p;
@@ -262,7 +266,7 @@ class RecipeReader {
     else if (kind == "redense") p.phase = Phase::redense;
     else fail(at + ".kind", "\"", kind, "\" is not dense, sparse or redense");
     if (j.contains("epochs") == j.contains("steps"))
-      fail(at, "needs a length: \"epochs\" or \"steps\", one of them");
+      fail(at, R"(needs a length: "epochs" or "steps", one of them)");
     if (j.contains("epochs")) {  // a whole number of epochs, or a fraction (VGG-16's 1.25)
       epochs = number(j["epochs"], at + ".epochs");
       if (!(epochs > 0.0)) fail(at + ".epochs", j["epochs"].dump(), " must be > 0");

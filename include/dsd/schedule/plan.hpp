@@ -43,6 +43,7 @@ struct Decay {
       case Kind::constant:
         return lr;
       case Kind::step:
+        // NOLINTNEXTLINE(bugprone-integer-division): floor(e / every) whole steps, as intended
         return lr * std::pow(gamma, static_cast<double>(e / every));
       case Kind::exponential:
         return lr * std::pow(gamma, static_cast<double>(e));
