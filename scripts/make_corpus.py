@@ -111,7 +111,7 @@ D = {"kind": "dense", "epochs": 1, "lr": 0.1}
 write("recipes", [
     ("valid.json", recipe(exclude=["conv*"]), "OK"),
     ("not_json.json", b'{"name": "t",', "is not valid JSON"),
-    ("not_object.json", b"[1, 2]", "the recipe must be a JSON object, not [1,2]"),
+    ("not_object.json", b"[1, 2]", "the recipe must be a JSON object, not a JSON array"),
     ("unknown_key.json", recipe(epochs=3), 'the recipe has an unknown key "epochs"'),
     ("no_source.json", json.dumps({"name": "t", "phases": [D]}).encode(), "source is missing"),
     ("no_phases.json", json.dumps({"name": "t", "source": "s"}).encode(), "phases is missing"),

@@ -114,14 +114,14 @@ class RecipeReader {
       r.steps_per_epoch = positive_integer(j["steps_per_epoch"], "steps_per_epoch");
     if (j.contains("exclude")) {
       const auto& e = j["exclude"];
-      if (!e.is_array()) fail("exclude", "must be an array of layer names or patterns, not ", e.dump());
+      if (!e.is_array()) fail("exclude", "must be an array of layer names or patterns, not ", shown(e));
       for (std::size_t i = 0; i < e.size(); ++i)
         r.exclude.push_back(string_value(e[i], "exclude[" + std::to_string(i) + "]"));
     }
     if (!j.contains("phases")) fail("phases", "is missing");
     const auto& phases = j["phases"];
     if (!phases.is_array() || phases.empty())
-      fail("phases", "must be a non-empty array of phases, not ", phases.dump());
+      fail("phases", "must be a non-empty array of phases, not ", shown(phases));
     int round = 0;
     for (std::size_t i = 0; i < phases.size(); ++i) {
       const std::string at = "phases[" + std::to_string(i) + "]";
@@ -137,13 +137,19 @@ class RecipeReader {
   }
 
  private:
+  /// A value for a message: scalars as written, arrays and objects by their type only (printing
+  /// a deeply nested value would recurse once per level).
+  [[nodiscard]] static std::string shown(const nlohmann::json& v) {
+    return v.is_structured() ? (v.empty() ? v.dump() : "a JSON " + std::string(v.type_name())) : v.dump();
+  }
+
   template <class... Args>
   [[noreturn]] void fail(const std::string& field, const Args&... what) const {
     DSD_THROW(invalid_schedule, "recipe \"", origin_, "\": ", field, " ", what...);
   }
 
   void require_object(const nlohmann::json& j, const std::string& field) const {
-    if (!j.is_object()) fail(field, "must be a JSON object, not ", j.dump());
+    if (!j.is_object()) fail(field, "must be a JSON object, not ", shown(j));
   }
 
   void only_keys(const nlohmann::json& j, const std::string& field,
@@ -161,7 +167,7 @@ class RecipeReader {
 
   [[nodiscard]] std::string string_value(const nlohmann::json& v, const std::string& field) const {
     if (!v.is_string() || v.get_ref<const std::string&>().empty())
-      fail(field, "must be a non-empty string, not ", v.dump());
+      fail(field, "must be a non-empty string, not ", shown(v));
     return v.get<std::string>();
   }
 
@@ -175,9 +181,9 @@ class RecipeReader {
   }
 
   [[nodiscard]] double number(const nlohmann::json& v, const std::string& field) const {
-    if (!v.is_number()) fail(field, "must be a number, not ", v.dump());
+    if (!v.is_number()) fail(field, "must be a number, not ", shown(v));
     const double x = v.get<double>();
-    if (!std::isfinite(x)) fail(field, "must be finite, not ", v.dump());
+    if (!std::isfinite(x)) fail(field, "must be finite, not ", shown(v));
     return x;
   }
 
@@ -185,13 +191,13 @@ class RecipeReader {
     if (!v.is_number_integer() || v.get<std::int64_t>() <= 0 ||
         (v.is_number_unsigned() &&
          v.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())))
-      fail(field, "must be a positive integer, not ", v.dump());
+      fail(field, "must be a positive integer, not ", shown(v));
     return v.get<std::int64_t>();
   }
 
   [[nodiscard]] double sparsity(const nlohmann::json& v, const std::string& field) const {
     const double s = number(v, field);
-    if (!(s >= 0.0 && s < 1.0)) fail(field, v.dump(), " is outside [0, 1)");
+    if (!(s >= 0.0 && s < 1.0)) fail(field, shown(v), " is outside [0, 1)");
     return s;
   }
 
@@ -209,7 +215,7 @@ class RecipeReader {
     if (j.contains("gamma")) d.gamma = number(j["gamma"], field + ".gamma");
     if (j.contains("every")) {
       const std::int64_t every = positive_integer(j["every"], field + ".every");
-      if (every > 1'000'000'000) fail(field + ".every", j["every"].dump(), " is too large");
+      if (every > 1'000'000'000) fail(field + ".every", shown(j["every"]), " is too large");
       d.every = static_cast<int>(every);
     }
     if (j.contains("power")) d.power = number(j["power"], field + ".power");
@@ -241,7 +247,7 @@ class RecipeReader {
       const auto& layers = j["layers"];
       if (!layers.is_object() || layers.empty())
         fail(field + ".layers", "must be a non-empty object of layer name or pattern: sparsity, not ",
-             layers.dump());
+             shown(layers));
       for (const auto& [key, value] : layers.items()) {
         std::string entry = field;
         entry += ".layers.";
@@ -269,22 +275,22 @@ class RecipeReader {
       fail(at, R"(needs a length: "epochs" or "steps", one of them)");
     if (j.contains("epochs")) {  // a whole number of epochs, or a fraction (VGG-16's 1.25)
       epochs = number(j["epochs"], at + ".epochs");
-      if (!(epochs > 0.0)) fail(at + ".epochs", j["epochs"].dump(), " must be > 0");
-      if (epochs > 1'000'000) fail(at + ".epochs", j["epochs"].dump(), " is more than 1000000 epochs");
+      if (!(epochs > 0.0)) fail(at + ".epochs", shown(j["epochs"]), " must be > 0");
+      if (epochs > 1'000'000) fail(at + ".epochs", shown(j["epochs"]), " is more than 1000000 epochs");
       if (epochs == std::floor(epochs)) p.epochs = static_cast<int>(epochs);
     } else {
       p.steps = positive_integer(j["steps"], at + ".steps");
     }
     if (!j.contains("lr")) fail(at + ".lr", "is missing");
     p.lr = number(j["lr"], at + ".lr");
-    if (!(p.lr > 0.0)) fail(at + ".lr", j["lr"].dump(), " must be > 0");
+    if (!(p.lr > 0.0)) fail(at + ".lr", shown(j["lr"]), " must be > 0");
     if (j.contains("decay")) p.decay = read_decay(j["decay"], at + ".decay");
     std::optional<RecipePrune> prune;
     if (p.phase == Phase::sparse) {
       p.prune_before = true;
       if (j.contains("prune_before")) {
         if (!j["prune_before"].is_boolean())
-          fail(at + ".prune_before", "must be true or false, not ", j["prune_before"].dump());
+          fail(at + ".prune_before", "must be true or false, not ", shown(j["prune_before"]));
         p.prune_before = j["prune_before"].get<bool>();
       }
       if (p.prune_before && !j.contains("prune"))
@@ -303,7 +309,7 @@ class RecipeReader {
     p.round = std::max(1, round);
     if (j.contains("round")) {
       const std::int64_t r = positive_integer(j["round"], at + ".round");
-      if (r > 1'000'000) fail(at + ".round", j["round"].dump(), " is too large");
+      if (r > 1'000'000) fail(at + ".round", shown(j["round"]), " is too large");
       p.round = static_cast<int>(r);
     }
     return {p, prune};

@@ -123,7 +123,7 @@ struct Plan {
   [[nodiscard]] int units(std::size_t i) const {
     const PhasePlan& p = phases.at(i);
     if (p.steps == 0) return p.epochs;
-    return static_cast<int>((p.steps + steps_per_epoch - 1) / steps_per_epoch);
+    return static_cast<int>(p.steps / steps_per_epoch + (p.steps % steps_per_epoch != 0));
   }
 
   /// Steps of unit `e` of phase `i` (0 for an epoch-length phase).
