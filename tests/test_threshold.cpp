@@ -171,6 +171,13 @@ struct ShortCut {
     return {{1, 1}, {dsd::LayerCut{}}};
   }
 };
+struct GivenCut {  // a user's policy that hands over a cut of its own, right or wrong
+  dsd::Cut given;
+  template <class C>
+  dsd::Cut cut(C&) const {
+    return given;
+  }
+};
 }  // namespace
 
 TEST_CASE("a threshold policy gives a cut or bare counts, and a cut of the wrong size is refused") {
@@ -184,4 +191,29 @@ TEST_CASE("a threshold policy gives a cut or bare counts, and a cut of the wrong
                        "dsd: threshold policy returned 2 prune counts and 1 cut positions for 2 layers",
                        dsd::error);
   CHECK(b == std::vector<float>{4, 0, 0, 0});  // refused before any layer changed
+}
+
+TEST_CASE("a cut a user's policy hands over is checked, and its threshold is the layer's own") {
+  const std::uint64_t two = dsd::detail::magnitude_key(2.0f);
+  std::vector<float> a = {1, 2, 3, 4}, b = {4, 3, 2, 1};
+  dsd::Masked la(a, "a"), lb(b, "b");
+  // Right key and ties, wrong `largest`: the masks follow the key, the thresholds are 1 and 2.
+  const GivenCut lying{{{1, 2}, {dsd::LayerCut{two, 0, 12345}, dsd::LayerCut{two, 1, 0}}}};
+  const auto stats = dsd::prune(dsd::layers(la, lb), lying);
+  CHECK(a == std::vector<float>{0, 2, 3, 4});
+  CHECK(b == std::vector<float>{4, 3, 0, 0});
+  CHECK(stats[0].threshold == 1.0);
+  CHECK(stats[1].threshold == 2.0);
+
+  std::vector<float> c = {1, 2, 3, 4}, d = {4, 3, 2, 1};
+  dsd::Masked lc(c, "c"), ld(d, "d");
+  const GivenCut wide{{{1, 1}, {dsd::LayerCut{std::uint64_t{1} << 40, 0, 0}, dsd::LayerCut{two, 0, 0}}}};
+  CHECK_THROWS_WITH_AS(dsd::prune(dsd::layers(lc, ld), wide),
+                       "dsd: the cut given for layer \"c\" (key 1099511627776, ties 0) does not fit "
+                       "its 4 weights of 32-bit keys",
+                       dsd::error);
+  const GivenCut miscounted{{{2, 1}, {dsd::LayerCut{two, 0, 0}, dsd::LayerCut{two, 0, 0}}}};
+  CHECK_THROWS_AS(dsd::prune(dsd::layers(lc, ld), miscounted), dsd::error);
+  CHECK(c == std::vector<float>{1, 2, 3, 4});  // nothing changed: all or nothing
+  CHECK(d == std::vector<float>{4, 3, 2, 1});
 }

@@ -237,19 +237,12 @@ auto sharded_cut(C& layers, const Thresholds& thresholds, const ShardLayout& lay
         sizes,
         [&](std::size_t sg, std::size_t i) noexcept { return dsd::detail::magnitude_key(spans[sg][i]); },
         k - 1, comm);
-    std::vector<std::uint64_t> less(count, 0), equal(count, 0), below(count, 0);
-    for (std::size_t sg = 0; sg < count; ++sg)
-      for (const S w : spans[sg]) {
-        const K key = dsd::detail::magnitude_key(w);
-        less[sg] += key < r.key;
-        equal[sg] += key == r.key;
-        below[sg] = std::max<std::uint64_t>(below[sg], key < r.key ? key : K{0});
-      }
-    const std::vector<std::uint64_t> less_local = less, equal_local = equal;
-    comm.all_reduce_sum(less);
-    comm.all_reduce_sum(equal);
-    comm.all_reduce_max(below);
-    result.global = dsd::detail::global_cut(r.key, less, equal, below, k);
+    dsd::detail::CutTally t = dsd::detail::tally_at_key<S>(spans, r.key);
+    const std::vector<std::uint64_t> less_local = t.less, equal_local = t.equal;
+    comm.all_reduce_sum(t.less);
+    comm.all_reduce_sum(t.equal);
+    comm.all_reduce_max(t.below);
+    result.global = dsd::detail::global_cut(r.key, t.less, t.equal, t.below, k);
     for (std::size_t sg = 0; sg < count; ++sg) {
       const std::size_t quota = tie_quota(result.global.at[sg].ties,
                                           static_cast<std::size_t>(equal_local[sg]), comm);

@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <span>
 #include <string_view>
 
 #include "dsd/pruning/policy.hpp"
+#include "dsd/threshold/cut.hpp"
 
 namespace dsd {
 
@@ -30,5 +32,41 @@ struct KeepmaxCut {
     return detail::magnitude_from_key<S>(key);
   }
 };
+
+namespace detail {
+/// Keepmax-Cut at a cut a threshold policy already found (`Cut::at`, GlobalSparsity): the mask
+/// follows from the cut key and the layer's ties at it without another select; the same mask and
+/// threshold as `KeepmaxCut` for the same count. The cut may come from a user's policy, so it is
+/// checked: a key wider than the layer's keys or more ties than weights is refused here, a cut
+/// that keeps the wrong number by `prepare_prune`, and the threshold is the layer's own largest
+/// pruned magnitude (`LayerCut::largest` is not trusted).
+struct KeepmaxAt {
+  static constexpr std::string_view name = "keepmax-cut";
+  const LayerCut& at;  // the collection's cut outlives the prune
+
+  template <floating_scalar S, mask_storage M>
+  S build_mask(std::span<const S> w, std::size_t prune, M& mask, const PruneInfo& info = {}) const {
+    if (prune == 0) {
+      mask.fill(true);
+      return S{0};
+    }
+    using K = key_type<S>;
+    DSD_REQUIRE(at.key <= std::numeric_limits<K>::max() && at.ties <= w.size(), invalid_argument,
+                "the cut given for layer \"", info.name, "\" (key ", at.key, ", ties ", at.ties,
+                ") does not fit its ", w.size(), " weights of ", sizeof(K) * 8, "-bit keys");
+    const K key = static_cast<K>(at.key);
+    assign_cut_mask(
+        w.size(), [w](std::size_t i) noexcept { return magnitude_key(w[i]); }, key,
+        static_cast<std::size_t>(at.ties), mask);
+    if (at.ties > 0) return magnitude_from_key<S>(key);  // a tie at the key is pruned
+    K top = 0;  // the largest key below the cut
+    for (const S x : w) {
+      const K k = magnitude_key(x);
+      top = std::max(top, k < key ? k : K{0});
+    }
+    return magnitude_from_key<S>(top);
+  }
+};
+}  // namespace detail
 
 }  // namespace dsd

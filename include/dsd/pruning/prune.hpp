@@ -14,7 +14,6 @@
 #include "dsd/masked.hpp"
 #include "dsd/pruning/keepmax_cut.hpp"
 #include "dsd/pruning/policy.hpp"
-#include "dsd/threshold/cut.hpp"
 #include "dsd/threshold/prune_count.hpp"
 
 namespace dsd {
@@ -48,36 +47,6 @@ template <class Policy = KeepmaxCut, masked_parameter L>
   DSD_REQUIRE(mask.count() == w.size() - count, invalid_argument, "pruning policy \"", Policy::name,
               "\" kept ", mask.count(), " of the ", w.size(), " weights of layer \"", layer.name(),
               "\"; expected exactly ", w.size() - count);
-  return [&layer, m = std::move(mask), threshold]() mutable {
-    layer.set_mask(std::move(m), threshold);
-    return layer.stats();
-  };
-}
-
-/// As `prepare_prune` with Keepmax-Cut, for a layer whose cut a threshold policy already found
-/// (`Cut::at`, GlobalSparsity): the mask follows from the cut key and the layer's ties at it
-/// without another select. The same mask and threshold as `prepare_prune(layer, count)`.
-template <masked_parameter L>
-  requires(layer_space_v<L> == memory_space::host)
-[[nodiscard]] std::function<LayerStats()> prepare_prune_at(L& layer, std::size_t count,
-                                                           const LayerCut& at) {
-  using S = typename L::scalar_type;
-  using K = detail::key_type<S>;
-  const std::span<const S> w = layer.weights();
-  DSD_REQUIRE(count <= w.size(), invalid_argument, "cannot prune ", count, " weights of layer \"",
-              layer.name(), "\", which has ", w.size());
-  detail::require_finite(w, layer.name());
-  typename L::mask_type mask(w.size(), true);
-  if (count > 0)
-    detail::assign_cut_mask(
-        w.size(), [w](std::size_t i) noexcept { return detail::magnitude_key(w[i]); },
-        static_cast<K>(at.key), static_cast<std::size_t>(at.ties), mask);
-  DSD_REQUIRE(mask.count() == w.size() - count, backend, "the cut of layer \"", layer.name(),
-              "\" keeps ", mask.count(), " of its ", w.size(), " weights; its count says ",
-              w.size() - count);
-  const double threshold =
-      count > 0 ? static_cast<double>(detail::magnitude_from_key<S>(static_cast<K>(at.largest)))
-                : 0.0;
   return [&layer, m = std::move(mask), threshold]() mutable {
     layer.set_mask(std::move(m), threshold);
     return layer.stats();

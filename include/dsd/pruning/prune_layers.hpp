@@ -63,7 +63,7 @@ requires threshold_policy<Thresholds, C> std::vector<LayerStats> prune(C&& layer
     if constexpr (std::is_same_v<Policy, KeepmaxCut> &&
                   layer_space_v<std::remove_cvref_t<decltype(l)>> == memory_space::host)
       if (!cut.at.empty()) {  // the thresholds found the cut: no second select
-        commits.push_back(prepare_prune_at(l, counts[i], cut.at[i]));
+        commits.push_back(prepare_prune(l, counts[i], detail::KeepmaxAt{cut.at[i]}));
         return;
       }
     commits.push_back(prepare_prune(l, counts[i], policy));

@@ -47,12 +47,13 @@ inline void lr_from_context(double) noexcept {}
 ///
 /// Call order, per phase: [prune or re-dense] -> before_phase -> evaluate (accuracy at start) ->
 /// for each unit (epoch, or step chunk) { set_lr -> before_epoch -> train_epoch (or train_steps)
-/// -> evaluate -> after_epoch -> progress line } -> after_phase. In the sparse phase your optimizer must keep the mask: dsd's optimizers do it in
-/// their step, or call `dsd::enforce(layers)` after your own.
+/// -> evaluate -> after_epoch -> progress line } -> after_phase. In the sparse phase your
+/// optimizer must keep the mask: dsd's optimizers do it in their step, or call
+/// `dsd::enforce(layers)` after your own.
 struct Callbacks {
   /// Where the plan's learning rate goes, the one channel: `run` calls it with the lr of every
-  /// unit (the phase's rate after its in-phase decay) before `before_epoch`. `dsd::lr_of(opt, ...)` for
-  /// dsd's optimizers, `dsd::torch::lr_setter(opt)` for libtorch's, a lambda for your own;
+  /// unit (the phase's rate after its in-phase decay) before `before_epoch`. `dsd::lr_of(opt,
+  /// ...)` for dsd's optimizers, `dsd::torch::lr_setter(opt)` for libtorch's, a lambda for your own;
   /// `dsd::lr_from_context` when train_epoch applies `ctx.lr` itself. It must be set: a run whose
   /// learning rate reaches nothing would re-densify at the full rate, silently.
   std::function<void(double)> set_lr;

@@ -19,6 +19,33 @@
 
 namespace dsd {
 
+namespace detail {
+/// What a global cut at `key` needs from each layer (of this process, for a sharded layer): its
+/// keys below the key, equal to it, and its largest key below it (0 when none). One pass each.
+struct CutTally {
+  std::vector<std::uint64_t> less, equal, below;
+};
+
+template <class S>
+[[nodiscard]] CutTally tally_at_key(std::span<const std::span<const S>> spans, key_type<S> key) {
+  using K = key_type<S>;
+  CutTally t{std::vector<std::uint64_t>(spans.size()), std::vector<std::uint64_t>(spans.size()),
+             std::vector<std::uint64_t>(spans.size())};
+  for (std::size_t s = 0; s < spans.size(); ++s) {
+    std::uint64_t lt = 0, eq = 0;
+    K top = 0;
+    for (const S w : spans[s]) {
+      const K k = magnitude_key(w);
+      lt += k < key;
+      eq += k == key;
+      top = std::max(top, k < key ? k : K{0});
+    }
+    t.less[s] = lt, t.equal[s] = eq, t.below[s] = top;
+  }
+  return t;
+}
+}  // namespace detail
+
 /// Prunes round(sparsity * N) of the N weights of all non-excluded layers together, the smallest
 /// magnitudes first, so layers with many small weights lose more. Ties at the global threshold go
 /// to earlier layers, then lower indices, so the total is exact. Layers must share a scalar type.
@@ -47,7 +74,6 @@ struct GlobalSparsity {
   template <layer_collection C>
   [[nodiscard]] Cut host_cut(C& layers) const {
     using S = collection_scalar_t<C>;
-    using K = detail::key_type<S>;
     std::vector<std::span<const S>> spans;
     std::size_t total = 0;
     for_each_layer(layers, [&](auto& l, std::size_t) {
@@ -62,19 +88,8 @@ struct GlobalSparsity {
     const std::size_t k = prune_count(total, sparsity, "<global>");
     if (k == 0) return {std::vector<std::size_t>(spans.size(), 0)};
     const auto r = detail::select_magnitude<S>(spans, k - 1);
-    std::vector<std::uint64_t> less(spans.size(), 0), equal(spans.size(), 0), below(spans.size(), 0);
-    for (std::size_t s = 0; s < spans.size(); ++s) {
-      std::uint64_t lt = 0, eq = 0;
-      K top = 0;  // the largest key below the cut
-      for (const S w : spans[s]) {
-        const K key = detail::magnitude_key(w);
-        lt += key < r.key;
-        eq += key == r.key;
-        top = std::max(top, key < r.key ? key : K{0});
-      }
-      less[s] = lt, equal[s] = eq, below[s] = top;
-    }
-    return detail::global_cut(r.key, less, equal, below, k);
+    const detail::CutTally t = detail::tally_at_key<S>(spans, r.key);
+    return detail::global_cut(r.key, t.less, t.equal, t.below, k);
   }
 };
 
