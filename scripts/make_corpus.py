@@ -155,5 +155,10 @@ write("recipes", [
     ("layers_unmatched.json", recipe(phases=[D, {"kind": "sparse", "epochs": 1, "lr": 0.1,
                                                  "prune": {"layers": {"fc9": 0.5}}}]),
      'phases[1].prune.layers.fc9 "fc9" matches no layer of the model'),
+    ("duplicate_key.json",
+     b'{"name": "t", "source": "s", "phases": [{"kind": "dense", "epochs": 1, "lr": 0.1, "lr": 0.5}]}',
+     'the key "lr" appears twice in one object'),
+    ("fractional_steps.json", recipe(steps_per_epoch=10, phases=[{"kind": "dense", "steps": 2.5, "lr": 0.1}]),
+     "phases[0].steps must be a positive integer, not 2.5"),
 ])
 print("corpus written under", os.path.relpath(root))

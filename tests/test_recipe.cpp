@@ -165,3 +165,66 @@ TEST_CASE("recipe patterns, per-layer and global prunes, and a recipe that runs"
   CHECK(report.phases[3].steps == 3);
   CHECK(lrs.size() == 5);  // 1 + 1 + 1 epochs, then 3 steps in units of 2 and 1
 }
+
+namespace {
+std::string refusal(const std::string& text) {
+  try {
+    (void)dsd::io::parse_recipe(text, "r.json");
+  } catch (const dsd::error& e) {
+    return e.what();
+  }
+  return "(accepted)";
+}
+}  // namespace
+
+TEST_CASE("a recipe's per-layer entries apply in file order; a key twice, a lost length, 1e3 steps") {
+  // "conv*" first, then the specific "conv1.weight": the file's order, a later entry wins, whatever
+  // the keys' alphabetical order ("conv*" sorts before "conv1.weight", "z*" after "a").
+  const auto r = dsd::io::parse_recipe(R"({"name": "n", "source": "s", "phases": [
+      {"kind": "sparse", "epochs": 1, "lr": 0.1,
+       "prune": {"layers": {"z*": 0.5, "conv*": 0.3, "conv1.weight": 0.0, "zeta": 0.25}}}]})",
+                                       "r.json");
+  const auto plan = r.plan({"conv1.weight", "conv2.weight", "zeta", "zz"});
+  const auto& by_name = std::get<dsd::LayerSparsity>(plan.phases[0].thresholds);
+  CHECK(by_name.of("conv1.weight") == 0.0);
+  CHECK(by_name.of("conv2.weight") == 0.3);
+  CHECK(by_name.of("zeta") == 0.25);
+  CHECK(by_name.of("zz") == 0.5);
+
+  CHECK(refusal(R"({"name": "n", "source": "s", "phases": [
+      {"kind": "dense", "epochs": 1, "lr": 0.1, "lr": 0.2}]})") ==
+        R"(dsd: recipe "r.json": the key "lr" appears twice in one object)");
+  CHECK(refusal(R"({"name": "n", "name": "m", "source": "s", "phases": []})") ==
+        R"(dsd: recipe "r.json": the key "name" appears twice in one object)");
+  // The same key in two different objects is no duplicate.
+  CHECK(refusal(R"({"name": "n", "source": "s", "phases": [
+      {"kind": "dense", "epochs": 1, "lr": 0.1}, {"kind": "dense", "epochs": 1, "lr": 0.1}]})") ==
+        "(accepted)");
+
+  const auto steps = dsd::io::parse_recipe(R"({"name": "n", "source": "s", "steps_per_epoch": 1e2,
+      "phases": [{"kind": "dense", "steps": 1e3, "lr": 0.1}]})",
+                                           "r.json");
+  CHECK(steps.plan({}).phases[0].steps == 1000);
+  CHECK(steps.steps_per_epoch == 100);
+  CHECK(refusal(R"({"name": "n", "source": "s", "steps_per_epoch": 10,
+      "phases": [{"kind": "dense", "steps": 2.5, "lr": 0.1}]})") ==
+        R"(dsd: recipe "r.json": phases[0].steps must be a positive integer, not 2.5)");
+
+  // Scaled past what a run holds: refused, never capped.
+  const auto shape = dsd::io::parse_recipe(R"({"name": "n", "source": "s", "steps_per_epoch": 10,
+      "phases": [{"kind": "dense", "epochs": 50, "lr": 0.1}, {"kind": "dense", "steps": 1000, "lr": 0.1}]})",
+                                           "r.json");
+  CHECK(shape.plan({}, 1000.0).phases[0].epochs == 50000);
+  CHECK_THROWS_WITH_AS((void)shape.plan({}, 1e5),
+                       R"(dsd: recipe "r.json": phases[0] is 5000000 epochs at scale_epochs 100000, more than 1000000)",
+                       dsd::error);
+  CHECK_THROWS_WITH_AS((void)shape.plan({}, 1e13),
+                       R"(dsd: recipe "r.json": phases[0] is 5e+14 epochs at scale_epochs 1e+13, more than 1000000)",
+                       dsd::error);
+
+  // A directory is named as one, not as bad JSON.
+  const auto dir = std::filesystem::temp_directory_path();
+  CHECK_THROWS_WITH_AS((void)dsd::io::read_recipe(dir.string()),
+                       ("dsd: recipe \"" + dir.string() + "\" is a directory, not a recipe file").c_str(),
+                       dsd::error);
+}

@@ -19,7 +19,9 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
+#include <system_error>
 #include <initializer_list>
 #include <limits>
 #include <map>
@@ -94,12 +96,15 @@ namespace detail {
   return p == pattern.size();
 }
 
+/// A recipe as parsed: objects keep the file's key order (a prune's per-layer entries apply in it).
+using Json = nlohmann::ordered_json;
+
 /// Reads a recipe's fields, each check naming the file, the field and the value.
 class RecipeReader {
  public:
   explicit RecipeReader(std::string origin) : origin_(std::move(origin)) {}
 
-  [[nodiscard]] Recipe read(const nlohmann::json& j) const {
+  [[nodiscard]] Recipe read(const Json& j) const {
     Recipe r;
     r.origin = origin_;
     require_object(j, "the recipe");
@@ -139,7 +144,7 @@ class RecipeReader {
  private:
   /// A value for a message: scalars as written, arrays and objects by their type only (printing
   /// a deeply nested value would recurse once per level).
-  [[nodiscard]] static std::string shown(const nlohmann::json& v) {
+  [[nodiscard]] static std::string shown(const Json& v) {
     return v.is_structured() ? (v.empty() ? v.dump() : "a JSON " + std::string(v.type_name())) : v.dump();
   }
 
@@ -148,11 +153,11 @@ class RecipeReader {
     DSD_THROW(invalid_schedule, "recipe \"", origin_, "\": ", field, " ", what...);
   }
 
-  void require_object(const nlohmann::json& j, const std::string& field) const {
+  void require_object(const Json& j, const std::string& field) const {
     if (!j.is_object()) fail(field, "must be a JSON object, not ", shown(j));
   }
 
-  void only_keys(const nlohmann::json& j, const std::string& field,
+  void only_keys(const Json& j, const std::string& field,
                  std::initializer_list<std::string_view> known) const {
     for (const auto& [key, value] : j.items()) {
       bool ok = false;
@@ -165,13 +170,13 @@ class RecipeReader {
     }
   }
 
-  [[nodiscard]] std::string string_value(const nlohmann::json& v, const std::string& field) const {
+  [[nodiscard]] std::string string_value(const Json& v, const std::string& field) const {
     if (!v.is_string() || v.get_ref<const std::string&>().empty())
       fail(field, "must be a non-empty string, not ", shown(v));
     return v.get<std::string>();
   }
 
-  [[nodiscard]] std::string string_at(const nlohmann::json& j, const char* key,
+  [[nodiscard]] std::string string_at(const Json& j, const char* key,
                                       const std::string& field, bool required) const {
     if (!j.contains(key)) {
       if (required) fail(field, "is missing");
@@ -180,14 +185,22 @@ class RecipeReader {
     return string_value(j[key], field);
   }
 
-  [[nodiscard]] double number(const nlohmann::json& v, const std::string& field) const {
+  [[nodiscard]] double number(const Json& v, const std::string& field) const {
     if (!v.is_number()) fail(field, "must be a number, not ", shown(v));
     const double x = v.get<double>();
     if (!std::isfinite(x)) fail(field, "must be finite, not ", shown(v));
     return x;
   }
 
-  [[nodiscard]] std::int64_t positive_integer(const nlohmann::json& v, const std::string& field) const {
+  /// A positive integer, written as one (`1000`) or as a number of integral value (`1e3`).
+  [[nodiscard]] std::int64_t positive_integer(const Json& v, const std::string& field) const {
+    constexpr double limit = 9.0e15;  // every integer below it is exact in a double
+    if (v.is_number_float()) {
+      const double x = v.get<double>();
+      if (!(x > 0.0 && x < limit && x == std::floor(x)))
+        fail(field, "must be a positive integer, not ", shown(v));
+      return static_cast<std::int64_t>(x);
+    }
     if (!v.is_number_integer() || v.get<std::int64_t>() <= 0 ||
         (v.is_number_unsigned() &&
          v.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())))
@@ -195,13 +208,13 @@ class RecipeReader {
     return v.get<std::int64_t>();
   }
 
-  [[nodiscard]] double sparsity(const nlohmann::json& v, const std::string& field) const {
+  [[nodiscard]] double sparsity(const Json& v, const std::string& field) const {
     const double s = number(v, field);
     if (!(s >= 0.0 && s < 1.0)) fail(field, shown(v), " is outside [0, 1)");
     return s;
   }
 
-  [[nodiscard]] Decay read_decay(const nlohmann::json& j, const std::string& field) const {
+  [[nodiscard]] Decay read_decay(const Json& j, const std::string& field) const {
     require_object(j, field);
     only_keys(j, field, {"kind", "gamma", "every", "power", "final_scale"});
     Decay d;
@@ -228,7 +241,7 @@ class RecipeReader {
     return d;
   }
 
-  [[nodiscard]] RecipePrune read_prune(const nlohmann::json& j, const std::string& field) const {
+  [[nodiscard]] RecipePrune read_prune(const Json& j, const std::string& field) const {
     require_object(j, field);
     only_keys(j, field, {"uniform", "global", "layers", "fallback"});
     RecipePrune p;
@@ -261,7 +274,7 @@ class RecipeReader {
 
   /// One phase; `epochs` receives its length in epochs as written (0 for a length in steps).
   [[nodiscard]] std::pair<PhasePlan, std::optional<RecipePrune>> read_phase(
-      const nlohmann::json& j, const std::string& at, int& round, double& epochs) const {
+      const Json& j, const std::string& at, int& round, double& epochs) const {
     require_object(j, at);
     only_keys(j, at, {"kind", "epochs", "steps", "lr", "decay", "prune", "prune_before", "round", "note"});
     (void)string_at(j, "note", at + ".note", false);
@@ -324,9 +337,25 @@ class RecipeReader {
 /// wrong type, a sparsity outside [0, 1), a non-positive rate or length, a sparse phase without
 /// its prune, a decay out of range are `dsd::error`s naming the origin, the field and the value.
 [[nodiscard]] inline Recipe parse_recipe(std::string_view text, const std::string& origin) {
-  nlohmann::json j;
+  // A key written twice in one object: JSON parsers keep one of the two silently, so a recipe
+  // whose second "lr" was meant to win would run the first. Refused, naming the key.
+  std::vector<std::vector<std::string>> keys;  // per open object, the keys seen so far
+  const auto no_duplicates = [&](int, detail::Json::parse_event_t event, detail::Json& parsed) {
+    using E = detail::Json::parse_event_t;
+    if (event == E::object_start) keys.emplace_back();
+    if (event == E::object_end && !keys.empty()) keys.pop_back();
+    if (event == E::key && !keys.empty()) {
+      const std::string& key = parsed.get_ref<const std::string&>();
+      auto& seen = keys.back();
+      DSD_REQUIRE(std::find(seen.begin(), seen.end(), key) == seen.end(), invalid_schedule,
+                  "recipe \"", origin, "\": the key \"", key, "\" appears twice in one object");
+      seen.push_back(key);
+    }
+    return true;
+  };
+  detail::Json j;
   try {
-    j = nlohmann::json::parse(text.begin(), text.end());
+    j = detail::Json::parse(text.begin(), text.end(), no_duplicates);
   } catch (const nlohmann::json::exception& e) {
     DSD_THROW(io, "recipe \"", origin, "\" is not valid JSON (", e.what(), ")");
   }
@@ -335,6 +364,9 @@ class RecipeReader {
 
 /// Loads the recipe file at `path` (see `parse_recipe`).
 [[nodiscard]] inline Recipe read_recipe(const std::string& path) {
+  std::error_code ec;
+  DSD_REQUIRE(!std::filesystem::is_directory(path, ec), io, "recipe \"", path,
+              "\" is a directory, not a recipe file");
   std::ifstream in(path, std::ios::binary);
   DSD_REQUIRE(in.good(), io, "cannot open recipe \"", path, "\"");
   std::ostringstream text;
@@ -363,24 +395,30 @@ inline Plan Recipe::plan(const std::vector<std::string>& names, double scale_epo
       if (std::find(excluded.begin(), excluded.end(), n) == excluded.end()) excluded.push_back(n);
   DSD_REQUIRE(data_steps_per_epoch >= 0, invalid_argument, "recipe \"", origin,
               "\": steps_per_epoch ", data_steps_per_epoch, " must be >= 0");
-  const auto scaled = [&](double n) {
-    return std::max<std::int64_t>(
-        1, std::llround(std::min(n * scale_epochs, 9.0e15)));  // far beyond any run, no overflow
+  // A length scaled past what a run can hold is refused, never capped: a capped phase would
+  // train a different recipe than the one asked for.
+  const auto scaled = [&](double n, double most, std::size_t i, const char* unit) {
+    const double x = std::max(1.0, std::round(n * scale_epochs));
+    DSD_REQUIRE(x <= most, invalid_argument, "recipe \"", origin, "\": phases[", i, "] is ",
+                x, " ", unit, " at scale_epochs ", scale_epochs,
+                ", more than ", most);
+    return static_cast<std::int64_t>(x);
   };
+  constexpr double most_epochs = 1'000'000, most_steps = 9.0e15;
   Plan plan;
   plan.steps_per_epoch = data_steps_per_epoch > 0 ? data_steps_per_epoch : steps_per_epoch;
   for (std::size_t i = 0; i < phases.size(); ++i) {
     PhasePlan p = phases[i];
     const double e = epochs.at(i);
     if (p.epochs > 0) {
-      p.epochs = static_cast<int>(std::min<std::int64_t>(scaled(e), 1'000'000));
+      p.epochs = static_cast<int>(scaled(e, most_epochs, i, "epochs"));
     } else if (e > 0) {
       DSD_REQUIRE(plan.steps_per_epoch > 0, invalid_argument, "recipe \"", origin, "\": phases[",
                   i, "].epochs ", e, " is a fraction of an epoch: it needs the steps of one epoch "
                   "of your data (steps_per_epoch)");
-      p.steps = scaled(e * static_cast<double>(plan.steps_per_epoch));
+      p.steps = scaled(e * static_cast<double>(plan.steps_per_epoch), most_steps, i, "steps");
     }
-    if (p.steps > 0 && e == 0) p.steps = scaled(static_cast<double>(p.steps));
+    if (p.steps > 0 && e == 0) p.steps = scaled(static_cast<double>(p.steps), most_steps, i, "steps");
     if (const auto& prune = prunes[i]) {
       switch (prune->kind) {
         case RecipePrune::Kind::uniform:
