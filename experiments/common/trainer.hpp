@@ -282,23 +282,21 @@ inline dsd::Schedule schedule_for(const Options& o, const std::string& mode) {
 
 /// The plan a mode stands for over the prunable layers called `names`: with --recipe, the
 /// recipe's phases (modes dsd and random-cut) or their fair control (mode dense: the same phases
-/// and rates, nothing pruned); else the schedule of the flags.
+/// and rates, nothing pruned), phases given in steps or fractions of an epoch counted in the
+/// trainer's `steps_per_epoch` batches; else the schedule of the flags.
 inline dsd::Plan plan_for(const Options& o, const std::string& mode,
-                          const std::vector<std::string>& names) {
+                          const std::vector<std::string>& names, std::size_t steps_per_epoch) {
   if (o.recipe.empty()) return schedule_for(o, mode).plan();
   DSD_REQUIRE(mode == "dsd" || mode == "random-cut" || mode == "dense", invalid_argument,
               "--recipe runs --mode dsd, random-cut or dense (its control); not ", mode);
-  dsd::Plan plan = dsd::io::read_recipe(o.recipe).plan(names, o.scale_epochs);
-  for (auto& p : plan.phases) {
-    DSD_REQUIRE(p.steps == 0, invalid_argument, "--recipe ", o.recipe,
-                ": these trainers train whole epochs; a phase of ", p.steps,
-                " steps needs a trainer with Callbacks::train_steps");
-    if (mode == "dense") {
+  dsd::Plan plan = dsd::io::read_recipe(o.recipe).plan(names, o.scale_epochs,
+                                                       static_cast<std::int64_t>(steps_per_epoch));
+  if (mode == "dense")
+    for (auto& p : plan.phases) {
       p.phase = dsd::Phase::dense;
       p.prune_before = p.redense_before = false;
       p.thresholds = {};
     }
-  }
   return plan;
 }
 
@@ -445,7 +443,8 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
 
   // A checkpoint holds the layers plus the loop state (dsd::io::LoopState): where to continue,
   // the batch within that epoch, and the shuffling RNG as it was before that epoch's shuffle.
-  const dsd::Plan run_plan = plan_for(o, mode, layer_names(weights));
+  const dsd::Plan run_plan = plan_for(o, mode, layer_names(weights),
+                                     data.train.count / (model.batch() * o.data_parallel.ranks));
   const std::vector<dsd::PhasePlan>& plan = run_plan.phases;
   const auto save = [&](dsd::Position at, std::size_t batch,
                         const std::string& rng_before_shuffle) {
@@ -515,7 +514,12 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
     epoch_start = std::chrono::steady_clock::now();
   };
   cb.set_lr = [&](double lr) { std::visit([&](auto& op) { op.lr = lr; }, opt); };
-  cb.train_epoch = [&](const dsd::EpochContext& ctx) {
+  // Data-parallel: the global batch is every rank's batch together; each rank takes its slice.
+  const std::size_t global_batch = model.batch() * o.data_parallel.ranks;
+  const std::size_t batches_per_epoch = data.train.count / global_batch;
+  // One unit of the plan: a whole epoch (`count` = batches_per_epoch) or, in a phase given in
+  // steps, the first `count` batches of a fresh shuffle; mid-unit resume continues at its batch.
+  const auto train_batches = [&](const dsd::EpochContext& ctx, std::size_t count) {
     std::ostringstream rng;
     rng << shuffle_gen;
     rng_at_epoch_start = rng.str();
@@ -523,9 +527,7 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
     for (std::size_t i = order.size(); i > 1; --i)
       std::swap(order[i - 1], order[shuffle_gen() % i]);
     double loss = 0;
-    // Data-parallel: the global batch is every rank's batch together; this rank takes its slice.
-    const std::size_t global_batch = model.batch() * o.data_parallel.ranks;
-    const std::size_t batches = data.train.count / global_batch;
+    const std::size_t batches = count;
     const std::size_t first = std::exchange(resume_batch, 0);
     for (std::size_t b = first; b < batches; ++b) {
       for (std::size_t j = 0; j < model.batch(); ++j) {
@@ -561,6 +563,12 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
       }
     }
     return loss / static_cast<double>(batches - first);
+  };
+  cb.train_epoch = [&](const dsd::EpochContext& ctx) { return train_batches(ctx, batches_per_epoch); };
+  cb.train_steps = [&](const dsd::EpochContext& ctx) {
+    DSD_REQUIRE(static_cast<std::size_t>(ctx.steps) <= batches_per_epoch, invalid_argument, "a unit of ", ctx.steps,
+                " steps is longer than an epoch of ", batches_per_epoch, " batches");
+    return train_batches(ctx, static_cast<std::size_t>(ctx.steps));
   };
   cb.evaluate = [&] { return model.accuracy(data.validation); };
   cb.after_epoch = [&](const dsd::EpochContext& ctx, double loss, double val) {

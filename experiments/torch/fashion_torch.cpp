@@ -140,11 +140,13 @@ experiments::RunResult train(const experiments::Options& o, const std::string& m
   auto layers = dsd::torch::wrap(model, {.exclude = o.exclude});  // + dsd: weights by name
   dsd::Callbacks cb;                                               // + dsd
   cb.set_lr = dsd::torch::lr_setter(optimizer);  // + dsd: the schedule's lr of every phase
-  cb.train_epoch = [&](const dsd::EpochContext&) {
+  // An epoch, or in a phase given in steps the first `most` batches of a fresh shuffle.
+  const auto train_batches = [&](std::size_t most) {
     model->train();
     double loss_sum = 0;
     std::size_t batches = 0;
     for (auto& batch : *loader) {
+      if (batches == most) break;
       optimizer.zero_grad();
       auto loss = torch::nn::functional::cross_entropy(model->forward(batch.data), batch.target);
       loss.backward();
@@ -153,6 +155,14 @@ experiments::RunResult train(const experiments::Options& o, const std::string& m
       loss_sum += loss.item<double>(), ++batches;
     }
     return loss_sum / static_cast<double>(batches);
+  };
+  const std::size_t batches_per_epoch = data.train.count / static_cast<std::size_t>(o.batch);
+  cb.train_epoch = [&](const dsd::EpochContext&) { return train_batches(batches_per_epoch); };
+  cb.train_steps = [&](const dsd::EpochContext& ctx) {
+    DSD_REQUIRE(ctx.steps <= static_cast<std::int64_t>(batches_per_epoch), invalid_argument,
+                "a unit of ", ctx.steps, " steps is longer than an epoch of ", batches_per_epoch,
+                " batches");
+    return train_batches(static_cast<std::size_t>(ctx.steps));
   };
   cb.evaluate = [&] { return accuracy(model, validation); };
 
@@ -167,7 +177,8 @@ experiments::RunResult train(const experiments::Options& o, const std::string& m
     result.rows.push_back(experiments::epoch_row(ctx, loss, val, accuracy(model, test), layers, secs));
   };
   if (!o.quiet) cb.progress = &std::cout;
-  const dsd::Plan schedule = experiments::plan_for(o, mode, experiments::layer_names(layers));
+  const dsd::Plan schedule = experiments::plan_for(o, mode, experiments::layer_names(layers),
+                                                       batches_per_epoch);
   const auto run_with = [&](const auto& thresholds) {
     if (mode == "random-cut")
       return dsd::run(layers, schedule, thresholds, cb, dsd::RandomCut{.seed = o.seed});
