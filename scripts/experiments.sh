@@ -36,9 +36,14 @@ run() {
       paired "$1" dsd,dense --exe $exe/fashion_lstm --seeds 5 --epochs 15,15,15 --lr 0.1 --sparsity "$s" \
         --train-limit 10000 --title "Row LSTM, hidden 256, on 10 000 images, input and recurrent weights at sparsity $s (classifier dense), gradient norm clipped at 5: DSD 15+15+15 vs dense 45 epochs (equal epochs)" \
         -- --hidden 256 --exclude fc1 --clip-norm 5 ;;
+    lstm-ds1)  # 5. DeepSpeech 1's recipe shape (two rounds, 50 % then 25 %), equal epochs (issue 22)
+      paired lstm-ds1 dsd,dense --exe $exe/fashion_lstm --seeds 5 \
+        --recipe experiments/recipes/deepspeech1-shape-row-lstm.json --scale-epochs 0.16 --train-limit 10000 \
+        --title "Row LSTM (hidden 128), every layer pruned, on 10 000 images: DeepSpeech 1's recipe (D → S 50 % → D → S 25 % → D, DS1's rates scaled to lr 0.1, Nesterov), 8 epochs a phase, vs the same five phases and rates without pruning (equal epochs)" \
+        -- --exclude "" ;;
     *) echo "unknown experiment $1" >&2; exit 2 ;;
   esac
 }
 names=("$@")
-[ ${#names[@]} -eq 0 ] && names=(cnn-protocol noise-cnn lstm-protocol big-fc-50 lstm256-50 big-fc-80 lstm256-80)
+[ ${#names[@]} -eq 0 ] && names=(cnn-protocol noise-cnn lstm-protocol big-fc-50 lstm256-50 big-fc-80 lstm256-80 lstm-ds1)
 for n in "${names[@]}"; do run "$n"; done

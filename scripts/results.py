@@ -116,7 +116,9 @@ def paired_main(args):
     extra = ["--train-limit", str(args.train_limit)] if args.train_limit else []
     if args.label_noise:
         extra += ["--label-noise", str(args.label_noise)]
-    if args.lrs:
+    if args.recipe:  # the recipe's phases, rates, sparsities and optimizer replace the flags
+        extra += ["--recipe", args.recipe] + (["--scale-epochs", str(args.scale_epochs)] if args.scale_epochs else [])
+    elif args.lrs:
         extra += ["--lrs", args.lrs]
     else:
         extra += ["--lr", str(args.lr)]
@@ -128,8 +130,9 @@ def paired_main(args):
     for seed in range(1, args.seeds + 1):
         for arm in arms:
             # A dense arm never prunes: without --sparsity its cached runs serve every sparsity.
-            sparsity = [] if arm.startswith("dense") else ["--sparsity", str(args.sparsity)]
-            cmd = [args.exe, "--mode", arm, "--seed", str(seed), "--epochs", args.epochs] + sparsity + [
+            sparsity = [] if arm.startswith("dense") or args.recipe else ["--sparsity", str(args.sparsity)]
+            epochs = [] if args.recipe else ["--epochs", args.epochs]
+            cmd = [args.exe, "--mode", arm, "--seed", str(seed)] + epochs + sparsity + [
                    "--threads", str(args.threads), "--quiet"] + extra + args.model
             if arm.endswith("-extra"):
                 tag = re.sub(r"[^A-Za-z0-9.]+", "_", "-".join([os.path.basename(args.exe), args.epochs.split(",")[0],
@@ -153,7 +156,7 @@ def paired_main(args):
             per_arm[arm]["pruned"].append(r["pruned"])
             print(f"{arm:12s} seed {seed}: {r['final']:.4f}", file=sys.stderr, flush=True)
             if shown is None:
-                shown = " ".join("BASELINE_FILE" if c.startswith(base_dir) else
+                shown = " ".join("BASELINE_FILE" if c.startswith(base_dir) else '""' if c == "" else
                                  os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in cmd)
     a, b = arms
     diffs = [x - y for x, y in zip(per_arm[a]["final"], per_arm[b]["final"])]
@@ -162,10 +165,12 @@ def paired_main(args):
         ["the dense baseline checkpoint"] if any(x.endswith("-extra") for x in arms) else [])
     out = [f"### {args.title}\n",
            f"{args.seeds} paired seeds; each seed's two runs share " + ", ".join(shared[:-1]) + " and " + shared[-1]
-           + f". Epochs D,S,R = {args.epochs}; " + (f"lrs D,S,R = {args.lrs}" if args.lrs else f"lr {args.lr}")
+           + (f". {recipe_phases(args.recipe, args.scale_epochs)}" if args.recipe else
+              f". Epochs D,S,R = {args.epochs}; " + (f"lrs D,S,R = {args.lrs}" if args.lrs else f"lr {args.lr}"))
            + (f"; {args.train_limit} training images" if args.train_limit else "")
            + (f"; {args.label_noise:.0%} symmetric label noise on the training split" if args.label_noise else "")
-           + f". Machine: {machine.cpu_name()}, {args.threads} threads; {run_seconds:.0f} s of runs"
+           + (f". Machine: {args.machine}" if args.machine else f". Machine: {machine.cpu_name()}, {args.threads} threads")
+           + f"; {run_seconds:.0f} s of runs"
            + (f" ({untimed} cached before run times were kept)" if untimed else "")
            + f". First command: `{shown}`, then `--mode` and `--seed` changed"
            + (", `--sparsity` dropped for the dense arm" if any(x.startswith("dense") for x in arms) else "")
@@ -186,6 +191,24 @@ def paired_main(args):
     print("\n".join(out))
 
 
+def recipe_phases(path, scale):
+    """A recipe's phases as one line: "Recipe `r.json` (nesterov): D 6 @ 0.1 → S 50 % 6 @ 0.06 → ..."."""
+    with open(path) as f:
+        r = json.load(f)
+    scale = scale or 1.0
+    parts = []
+    for p in r["phases"]:
+        length = (f"{max(1, round(p['epochs'] * scale))}" if "epochs" in p and float(p["epochs"]).is_integer()
+                  else f"{p['epochs'] * scale:g} ep" if "epochs" in p else f"{max(1, round(p['steps'] * scale))} steps")
+        prune = p.get("prune", {})
+        cut = next((f"{v:.0%} " for k, v in prune.items() if k in ("uniform", "global")), "per-layer " if prune else "")
+        parts.append(f"{dict(dense='D', sparse='S', redense='R')[p['kind']]} {cut}{length} @ {p['lr']:g}")
+    where = os.path.relpath(path, ROOT) if os.path.abspath(path).startswith(ROOT) else path
+    return (f"Recipe `{where}`" + (f" at --scale-epochs {scale:g}" if scale != 1.0 else "")
+            + (f" ({r['optimizer']})" if r.get("optimizer") else "") + ": " + " → ".join(parts)
+            + (f"; never pruned: {', '.join(r['exclude'])}" if r.get("exclude") else ""))
+
+
 def fmt(xs):
     return f"{statistics.mean(xs):.4f} ± {statistics.stdev(xs) if len(xs) > 1 else 0.0:.4f}"
 
@@ -204,6 +227,10 @@ def main():
         m + (" x2" if e else "") for m, e in MODES))
     p.add_argument("--paired", help="A,B: run both modes per seed and test the paired difference A - B")
     p.add_argument("--lrs", help="D,S,R learning rates per phase (--paired; replaces --lr)")
+    p.add_argument("--recipe", help="--paired: run this recipe file (its phases, rates, sparsities; "
+                   "the dense arm is its control) instead of --epochs/--lr/--lrs/--sparsity")
+    p.add_argument("--scale-epochs", type=float, help="--paired with --recipe: the trainer's --scale-epochs")
+    p.add_argument("--machine", help="--paired: the machine to name in the table (default: the CPU model and threads)")
     p.add_argument("--train-limit", type=int, default=0)
     p.add_argument("--label-noise", type=float, default=0.0)
     p.add_argument("--cache", help="JSON file of finished runs (keyed by command line), reused across calls")

@@ -101,22 +101,22 @@ inline void add_options(CLI::App& app, Options& o) {
                  "its control dense-extra (the same model + the same epochs at the same rates)")
       ->check(CLI::IsMember(
           {"dense", "dsd", "random-cut", "sparse-scratch", "fused", "dsd-extra", "dense-extra"}));
-  app.add_option("--epochs", o.epochs,
+  CLI::Option* epochs_flag = app.add_option("--epochs", o.epochs,
                  "D,S,R: dense, sparse and re-dense epochs (the dense baseline trains D+S+R)")
       ->delimiter(',')
       ->expected(3);
-  app.add_option("--sparsity", o.sparsity, "fraction of each layer's weights pruned")
+  CLI::Option* sparsity_flag = app.add_option("--sparsity", o.sparsity, "fraction of each layer's weights pruned")
       ->check(CLI::Range(0.0, 0.999999));
-  app.add_option("--sparsity-from-sensitivity", o.sensitivity_drop,
+  CLI::Option* sensitivity_flag = app.add_option("--sparsity-from-sensitivity", o.sensitivity_drop,
                  "choose per-layer sparsity by sensitivity analysis on the validation split, "
                  "allowing this accuracy drop");
-  app.add_option("--rounds", o.rounds, "DSD rounds (each further round divides the lr by 10 again)")
+  CLI::Option* rounds_flag = app.add_option("--rounds", o.rounds, "DSD rounds (each further round divides the lr by 10 again)")
       ->check(CLI::PositiveNumber);
-  app.add_option("--prune-at", o.prune_at,
+  CLI::Option* prune_at_flag = app.add_option("--prune-at", o.prune_at,
                  "fused D+S: prune after this many dense epochs (default D/2 in fused mode)");
   app.add_option("--optimizer", o.optimizer, "sgd (momentum 0.9) | nesterov | adam")
       ->check(CLI::IsMember({"sgd", "nesterov", "adam"}));
-  app.add_option("--lr", o.lr, "learning rate of the dense and sparse phases")
+  CLI::Option* lr_flag = app.add_option("--lr", o.lr, "learning rate of the dense and sparse phases")
       ->check(CLI::PositiveNumber);
   app.add_option("--weight-decay", o.weight_decay, "L2 weight decay")
       ->check(CLI::NonNegativeNumber);
@@ -145,7 +145,7 @@ inline void add_options(CLI::App& app, Options& o) {
                  "continue the run saved in this checkpoint (same flags as the original run)");
   app.add_option("--stop-after-batches", o.stop_after_batches,
                  "act as if interrupted after this many batches (tests resume mid-epoch)");
-  app.add_option("--lrs", o.lrs,
+  CLI::Option* lrs_flag = app.add_option("--lrs", o.lrs,
                  "D,S,R: learning rates of the dense, sparse and re-dense phases (replaces --lr; "
                  "the paper's ImageNet protocol drops 10x into the sparse phase, 100x into re-dense)")
       ->delimiter(',')
@@ -161,7 +161,14 @@ inline void add_options(CLI::App& app, Options& o) {
   app.add_option("--recipe", o.recipe,
                  "run this recipe file (recipes/*.json: phases, rates, sparsities, exclusions, "
                  "optimizer) instead of --epochs, --lrs, --sparsity and --rounds; --mode dense runs "
-                 "its control (the same phases and rates, no pruning)");
+                 "its control (the same phases and rates, no pruning)")
+      ->excludes(epochs_flag)
+      ->excludes(sparsity_flag)
+      ->excludes(sensitivity_flag)
+      ->excludes(rounds_flag)
+      ->excludes(prune_at_flag)
+      ->excludes(lr_flag)
+      ->excludes(lrs_flag);
   app.add_option("--scale-epochs", o.scale_epochs,
                  "with --recipe: every phase's epochs times this (rounded, at least 1)")
       ->check(CLI::PositiveNumber);
