@@ -173,7 +173,8 @@ def paired_main(args):
            + f"; {run_seconds:.0f} s of runs"
            + (f" ({untimed} cached before run times were kept)" if untimed else "")
            + f". First command: `{shown}`, then `--mode` and `--seed` changed"
-           + (", `--sparsity` dropped for the dense arm" if any(x.startswith("dense") for x in arms) else "")
+           + (" (`--mode dense` runs the recipe's phases and rates without pruning)" if args.recipe and "dense" in arms
+              else ", `--sparsity` dropped for the dense arm" if any(x.startswith("dense") for x in arms) else "")
            + (", `--baseline` per seed" if any(x.endswith("-extra") for x in arms) else "") + ".\n",
            "| arm | final test accuracy | val. accuracy right after pruning | per seed |",
            "|---|---|---|---|"]
