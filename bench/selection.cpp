@@ -87,6 +87,22 @@ void prune_vgg16(benchmark::State& state) {
   report(state, vgg.total, 2 * sizeof(float));
 }
 
+// Pruning all VGG-16 layers together at 50 % (GlobalSparsity): one global cut, then each mask
+// from it (no second select per layer), all or nothing.
+void prune_vgg16_global(benchmark::State& state) {
+  set_threads(state, 0);
+  Vgg vgg;
+  const auto orig = vgg.storage;
+  for (auto _ : state) {
+    state.PauseTiming();
+    vgg.storage = orig;
+    state.ResumeTiming();
+    benchmark::DoNotOptimize(dsd::prune(vgg.layers, dsd::GlobalSparsity{.sparsity = 0.5}));
+    benchmark::ClobberMemory();
+  }
+  report(state, vgg.total, 2 * sizeof(float));
+}
+
 }  // namespace
 
 void register_selection() {
@@ -100,6 +116,10 @@ void register_selection() {
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark("prune/vgg16_per_layer", prune_vgg16)
+        ->Arg(t)
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("prune/vgg16_global", prune_vgg16_global)
         ->Arg(t)
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond);

@@ -39,10 +39,12 @@ namespace detail {
 /// threshold as `KeepmaxCut` for the same count. The cut may come from a user's policy, so it is
 /// checked: a key wider than the layer's keys or more ties than weights is refused here, a cut
 /// that keeps the wrong number by `prepare_prune`, and the threshold is the layer's own largest
-/// pruned magnitude (`LayerCut::largest` is not trusted).
+/// pruned magnitude, found in one more pass (`LayerCut::largest` is taken as it is only from
+/// dsd's own GlobalSparsity, which found it in its tally: `trusted`).
 struct KeepmaxAt {
   static constexpr std::string_view name = "keepmax-cut";
   const LayerCut& at;  // the collection's cut outlives the prune
+  bool trusted = false;
 
   template <floating_scalar S, mask_storage M>
   S build_mask(std::span<const S> w, std::size_t prune, M& mask, const PruneInfo& info = {}) const {
@@ -59,6 +61,7 @@ struct KeepmaxAt {
         w.size(), [w](std::size_t i) noexcept { return magnitude_key(w[i]); }, key,
         static_cast<std::size_t>(at.ties), mask);
     if (at.ties > 0) return magnitude_from_key<S>(key);  // a tie at the key is pruned
+    if (trusted && at.largest < at.key) return magnitude_from_key<S>(static_cast<K>(at.largest));
     K top = 0;  // the largest key below the cut
     for (const S x : w) {
       const K k = magnitude_key(x);

@@ -11,6 +11,7 @@
 #include "dsd/layers.hpp"
 #include "dsd/pruning/keepmax_cut.hpp"
 #include "dsd/pruning/prune.hpp"
+#include "dsd/threshold/global_sparsity.hpp"
 #include "dsd/threshold/policy.hpp"
 #include "dsd/threshold/prune_count.hpp"
 
@@ -63,7 +64,8 @@ requires threshold_policy<Thresholds, C> std::vector<LayerStats> prune(C&& layer
     if constexpr (std::is_same_v<Policy, KeepmaxCut> &&
                   layer_space_v<std::remove_cvref_t<decltype(l)>> == memory_space::host)
       if (!cut.at.empty()) {  // the thresholds found the cut: no second select
-        commits.push_back(prepare_prune(l, counts[i], detail::KeepmaxAt{cut.at[i]}));
+        commits.push_back(prepare_prune(
+            l, counts[i], detail::KeepmaxAt{cut.at[i], std::is_same_v<Thresholds, GlobalSparsity>}));
         return;
       }
     commits.push_back(prepare_prune(l, counts[i], policy));
