@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common.hpp"
+#include "dsd/io/histogram.hpp"
 
 namespace dsd_bench {
 namespace {
@@ -103,6 +104,35 @@ void prune_vgg16_global(benchmark::State& state) {
   report(state, vgg.total, 2 * sizeof(float));
 }
 
+// What the run recorder costs at a phase boundary: every VGG-16 layer's histogram (64 bins),
+// over a given range (one pass) or over the range it finds (two), against the masked momentum
+// step over the same layers below: the goal is at most one step's time (issue 23).
+void histogram_vgg16(benchmark::State& state) {
+  set_threads(state, 0);
+  Vgg vgg;
+  for (auto& l : vgg.layers) dsd::prune(l, 0.5);
+  const dsd::io::HistogramOptions options{.bins = 64, .range = state.range(1) ? 0.0 : 0.05};
+  for (auto _ : state) benchmark::DoNotOptimize(dsd::io::weight_histograms(vgg.layers, options));
+  report(state, vgg.total, sizeof(float) + 1.0 / 8.0);
+}
+
+void momentum_step_vgg16(benchmark::State& state) {
+  set_threads(state, 0);
+  Vgg vgg;
+  std::vector<std::vector<float>> grads;
+  for (std::size_t l = 0; l < vgg.layers.size(); ++l) {
+    dsd::prune(vgg.layers[l], 0.5);
+    grads.push_back(random_floats(vgg16[l], 100 + l, 1e-3f));
+  }
+  const dsd::MomentumSgd opt{.lr = 0.01, .momentum = 0.9, .weight_decay = 1e-4};
+  for (std::size_t l = 0; l < vgg.layers.size(); ++l) opt.step(vgg.layers[l], grads[l]);
+  for (auto _ : state) {
+    for (std::size_t l = 0; l < vgg.layers.size(); ++l) opt.step(vgg.layers[l], grads[l]);
+    benchmark::ClobberMemory();
+  }
+  report(state, vgg.total, 5 * sizeof(float) + 1.0 / 8.0);
+}
+
 }  // namespace
 
 void register_selection() {
@@ -120,6 +150,16 @@ void register_selection() {
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark("prune/vgg16_global", prune_vgg16_global)
+        ->Arg(t)
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
+    for (const int find_range : {0, 1})
+      benchmark::RegisterBenchmark(find_range ? "histogram/vgg16_find_range" : "histogram/vgg16",
+                                   histogram_vgg16)
+          ->Args({t, find_range})
+          ->UseRealTime()
+          ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("update/momentum_sgd/vgg16", momentum_step_vgg16)
         ->Arg(t)
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond);

@@ -1,0 +1,156 @@
+#pragma once
+/// \file
+/// A layer's weight distribution: fixed, equal bins over a symmetric range, the pruned positions
+/// counted apart. What the paper's figure of D → S → D plots at each phase boundary (the gap
+/// around zero after pruning, the spike of restored zeros after re-dense). One pass over the
+/// weights (two when the range is to be found), no copy; host layers.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "dsd/masked.hpp"
+#include "dsd/detail/parallel.hpp"
+#include "dsd/error.hpp"
+#include "dsd/layers.hpp"
+
+namespace dsd::io {
+
+/// How to bin: `bins` equal bins over [-range, range]; `range` 0 takes the layer's largest |w|
+/// (so every kept weight falls in a bin).
+struct HistogramOptions {
+  std::size_t bins = 64;
+  double range = 0.0;
+};
+
+/// The histogram of one layer's weights.
+struct WeightHistogram {
+  std::string layer;
+  double range = 0.0;                ///< the bins cover [-range, range]
+  std::vector<std::uint64_t> counts;  ///< kept weights per bin; bin 0 starts at -range
+  std::uint64_t pruned = 0;           ///< pruned positions (in no bin: their weights are zero)
+  std::uint64_t below = 0;            ///< kept weights below -range (-inf included)
+  std::uint64_t above = 0;            ///< kept weights above range (+inf included)
+
+  /// Lower edge of bin `i` (`i` = bins gives the upper edge of the last).
+  [[nodiscard]] double edge(std::size_t i) const {
+    return -range + 2.0 * range * static_cast<double>(i) / static_cast<double>(counts.size());
+  }
+  /// Kept weights, binned or outside the range.
+  [[nodiscard]] std::uint64_t kept() const {
+    std::uint64_t n = below + above;
+    for (const auto c : counts) n += c;
+    return n;
+  }
+};
+
+namespace detail {
+/// The largest finite |w| over kept positions (0 when none), per chunk in parallel.
+template <class S, class M>
+double largest_kept(std::span<const S> w, const M& mask) {
+  const std::size_t chunks =
+      dsd::detail::parallel_chunk_count(w.size(), dsd::detail::parallel_threshold);
+  std::vector<double> top(chunks, 0.0);
+  dsd::detail::parallel_chunks_indexed(
+      w.size(), dsd::detail::parallel_threshold,
+      [&](std::size_t c, std::size_t begin, std::size_t end) noexcept {
+        double t = 0.0;
+        for (std::size_t i = begin; i < end; ++i) {
+          const double a = std::fabs(static_cast<double>(w[i]));
+          const bool counts = mask.test(i) && a <= std::numeric_limits<double>::max();  // not inf, NaN
+          t = counts && a > t ? a : t;
+        }
+        top[c] = t;
+      });
+  return top.empty() ? 0.0 : *std::max_element(top.begin(), top.end());
+}
+}  // namespace detail
+
+/// The histogram of `layer` (host memory). A NaN weight cannot be binned: it throws
+/// `errc::non_finite` naming the layer and index. Bins hold kept positions only; a pruned
+/// position is counted in `pruned` whatever it holds. `options.bins` must be at least 1 and
+/// `options.range` finite and >= 0; a layer whose kept weights are all zero gets range 1 when
+/// asked to find it.
+template <masked_parameter L>
+  requires(layer_space_v<L> == memory_space::host)
+[[nodiscard]] WeightHistogram weight_histogram(const L& layer, const HistogramOptions& options = {}) {
+  using S = typename L::scalar_type;
+  DSD_REQUIRE(options.bins >= 1 && options.bins <= (std::size_t{1} << 24), invalid_argument,
+              "weight_histogram of layer \"", layer.name(), "\": ", options.bins,
+              " bins; give 1 to 16777216");
+  DSD_REQUIRE(std::isfinite(options.range) && options.range >= 0.0, invalid_argument,
+              "weight_histogram of layer \"", layer.name(), "\": range ", options.range,
+              " must be finite and >= 0");
+  const std::span<const S> w = layer.weights();
+  const auto& mask = layer.mask();
+  WeightHistogram h{layer.name(), options.range, std::vector<std::uint64_t>(options.bins, 0)};
+  if (h.range == 0.0) {
+    h.range = detail::largest_kept(w, mask);
+    if (h.range == 0.0) h.range = 1.0;
+  }
+  const double r = h.range, scale = static_cast<double>(options.bins) / (2.0 * r);
+  const auto last = static_cast<double>(options.bins - 1);
+  // Each weight goes to one slot, chosen without branches: its bin, or pruned, below, above,
+  // NaN after the bins. Four interleaved copies of the slots keep a run of equal slots from
+  // serialising on one counter; they and the chunks are summed at the end.
+  const auto pruned = static_cast<std::uint32_t>(options.bins), below = pruned + 1,
+             above = pruned + 2, nan_slot = pruned + 3;
+  const std::size_t stride = pruned + 4;
+  const std::size_t chunks =
+      dsd::detail::parallel_chunk_count((w.size() + 63) / 64, dsd::detail::parallel_threshold / 64);
+  std::vector<std::uint64_t> slots(chunks * 4 * stride, 0);
+  // Blocks of 64 weights (one mask word): their slots computed in a loop the compiler
+  // vectorises, then counted; chunks hold whole blocks.
+  const std::size_t blocks = (w.size() + 63) / 64;
+  dsd::detail::parallel_chunks_indexed(
+      blocks, dsd::detail::parallel_threshold / 64,
+      [&](std::size_t c, std::size_t first, std::size_t stop) noexcept {
+        std::uint64_t* const part = slots.data() + c * 4 * stride;
+        std::uint32_t slot[64];
+        std::uint8_t kept[64];
+        for (std::size_t blk = first; blk < stop; ++blk) {
+          const std::size_t i0 = blk * 64, m = std::min<std::size_t>(64, w.size() - i0);
+          for (std::size_t j = 0; j < m; ++j) kept[j] = mask.test(i0 + j) ? 1 : 0;
+          const S* const x0 = w.data() + i0;
+          for (std::size_t j = 0; j < m; ++j) {
+            const double x = static_cast<double>(x0[j]);
+            double t = (x + r) * scale;
+            t = t >= 0.0 ? t : 0.0;  // also NaN: a valid index before its slot replaces it
+            t = t <= last ? t : last;
+            const auto bin = static_cast<std::uint32_t>(t);
+            // Arithmetic, not branches: a random mask would mispredict half of them.
+            const std::uint32_t in = (x >= -r) & (x <= r), lo = x < -r, hi = x > r, bad = x != x;
+            const std::uint32_t where = bin * in + below * lo + above * hi + nan_slot * bad;
+            slot[j] = pruned + kept[j] * (where - pruned);  // unsigned wrap is exact
+          }
+          for (std::size_t j = 0; j < m; ++j) ++part[(j & 3) * stride + slot[j]];
+        }
+      });
+  std::vector<std::uint64_t> total(stride, 0);
+  for (std::size_t k = 0; k < chunks * 4; ++k)
+    for (std::size_t j = 0; j < stride; ++j) total[j] += slots[k * stride + j];
+  std::copy_n(total.begin(), options.bins, h.counts.begin());
+  h.pruned = total[pruned], h.below = total[below], h.above = total[above];
+  const std::uint64_t nan = total[nan_slot];
+  if (nan > 0)
+    for (std::size_t i = 0; i < w.size(); ++i)
+      DSD_REQUIRE(!(mask.test(i) && w[i] != w[i]), non_finite, "layer \"", layer.name(),
+                  "\" has a NaN weight at index ", i, "; its histogram cannot bin it");
+  return h;
+}
+
+/// The histograms of every layer of `layers`, in order, each over its own range.
+template <layer_collection C>
+[[nodiscard]] std::vector<WeightHistogram> weight_histograms(C& layers,
+                                                             const HistogramOptions& options = {}) {
+  std::vector<WeightHistogram> out;
+  for_each_layer(layers, [&](const auto& l, std::size_t) { out.push_back(weight_histogram(l, options)); });
+  return out;
+}
+
+}  // namespace dsd::io

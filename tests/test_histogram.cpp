@@ -1,0 +1,139 @@
+// Weight histograms (fixed bins over a symmetric range, pruned positions apart) against a direct
+// count, and the run recorder on a real D -> S -> D run.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <dsd/dsd.hpp>
+#include <dsd/io/histogram.hpp>
+#include <dsd/io/run_recorder.hpp>
+#include <limits>
+#include <vector>
+
+#include "test_util.hpp"
+
+TEST_CASE("a histogram's bins hold the kept weights by edge, pruned positions apart") {
+  // Range 1, 4 bins: edges -1, -0.5, 0, 0.5, 1; a bin holds [lower, upper), the last also 1.
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> w = {-1, -0.75f, -0.5f, -0.25f, 0, 0.25f, 0.5f, 1, 2, -inf, 0.1f, 0.3f};
+  dsd::Masked layer(w, "w");
+  dsd::BitMask mask(w.size(), true);
+  mask.set(10, false), mask.set(11, false);
+  layer.set_mask(mask, 0.0);  // zeroes 0.1 and 0.3: counted as pruned, not in bin 2
+  const auto h = dsd::io::weight_histogram(layer, {.bins = 4, .range = 1.0});
+  CHECK(h.layer == "w");
+  CHECK(h.counts == std::vector<std::uint64_t>{2, 2, 2, 2});
+  CHECK(h.pruned == 2);
+  CHECK(h.above == 1);
+  CHECK(h.below == 1);
+  CHECK(h.kept() == 10);
+  CHECK(h.edge(0) == -1.0);
+  CHECK(h.edge(2) == 0.0);
+  CHECK(h.edge(4) == 1.0);
+
+  // Range found: the largest finite kept |w| (2 here; -inf stays below).
+  const auto found = dsd::io::weight_histogram(layer, {.bins = 2});
+  CHECK(found.range == 2.0);
+  CHECK(found.counts == std::vector<std::uint64_t>{4, 5});
+  CHECK(found.below == 1);
+  std::vector<double> zeros(5, 0.0);
+  dsd::Masked z(zeros, "z");
+  CHECK(dsd::io::weight_histogram(z, {.bins = 3}).range == 1.0);
+  CHECK(dsd::io::weight_histogram(z, {.bins = 3}).counts == std::vector<std::uint64_t>{0, 5, 0});
+}
+
+TEST_CASE("histograms equal a direct count, float and double, across parallel chunks") {
+  const auto check = [](auto tag) {
+    using S = decltype(tag);
+    auto w = dsd_test::uniform<S>(std::size_t{1} << 18, 7, 0.3);
+    dsd::Masked layer(w, "big");
+    (void)dsd::prune(layer, 0.4);
+    const auto h = dsd::io::weight_histogram(layer, {.bins = 37, .range = 0.25});
+    std::vector<std::uint64_t> direct(37, 0);
+    std::uint64_t pruned = 0, below = 0, above = 0;
+    for (std::size_t i = 0; i < w.size(); ++i) {
+      if (!layer.mask().test(i)) {
+        ++pruned;
+        continue;
+      }
+      const double x = static_cast<double>(w[i]);
+      if (x < -0.25) ++below;
+      else if (x > 0.25) ++above;
+      else
+        for (std::size_t b = 0; b < 37; ++b)
+          if (x >= h.edge(b) && (x < h.edge(b + 1) || b == 36)) {
+            ++direct[b];
+            break;
+          }
+    }
+    CHECK(h.counts == direct);
+    CHECK(h.pruned == pruned);
+    CHECK(pruned == std::size_t(0.4 * double(w.size()) + 0.5));
+    CHECK(h.below == below);
+    CHECK(h.above == above);
+    CHECK(below > 0);
+  };
+  check(float{});
+  check(double{});
+}
+
+TEST_CASE("a NaN weight is refused by name and index; bad options are refused") {
+  std::vector<float> w = {0.5f, std::nanf(""), 0.25f};
+  dsd::Masked layer(w, "fc1");
+  CHECK_THROWS_WITH_AS((void)dsd::io::weight_histogram(layer, {.bins = 4, .range = 1.0}),
+                       "dsd: layer \"fc1\" has a NaN weight at index 1; its histogram cannot bin it",
+                       dsd::error);
+  dsd::BitMask mask(3, true);
+  mask.set(1, false);
+  layer.set_mask(mask, 0.0);  // a pruned NaN is zeroed and counted as pruned
+  CHECK(dsd::io::weight_histogram(layer, {.bins = 4, .range = 1.0}).pruned == 1);
+  CHECK_THROWS_WITH_AS((void)dsd::io::weight_histogram(layer, {.bins = 0}),
+                       "dsd: weight_histogram of layer \"fc1\": 0 bins; give 1 to 16777216", dsd::error);
+  CHECK_THROWS_AS((void)dsd::io::weight_histogram(layer, {.bins = 4, .range = -1.0}), dsd::error);
+  CHECK_THROWS_AS((void)dsd::io::weight_histogram(layer, {.bins = 4, .range = std::nan("")}), dsd::error);
+}
+
+TEST_CASE("the run recorder records every boundary and epoch of a D -> S -> D run") {
+  std::vector<float> w = dsd_test::uniform<float>(1000, 3, 1.0);
+  dsd::Masked layer(w, "fc");
+  dsd::Callbacks cb;
+  int my_phases = 0;
+  cb.before_phase = [&](const dsd::EpochContext&) { ++my_phases; };  // kept by attach
+  cb.set_lr = dsd::lr_from_context;
+  cb.train_epoch = [&](const dsd::EpochContext&) {
+    for (auto& x : w) x *= 1.01f;  // move every weight, pruned ones too (run re-applies the mask)
+    layer.enforce();
+    return 0.5;
+  };
+  cb.evaluate = [] { return 0.75; };
+  dsd::io::RunRecorder recorder({.bins = 20, .range = 1.2});
+  auto all = dsd::layers(layer);
+  recorder.attach(cb, all);
+  const dsd::Schedule schedule{.dense_epochs = 1, .sparse_epochs = 2, .redense_epochs = 1, .lr = 0.1};
+  (void)dsd::run(all, schedule, dsd::UniformSparsity{.sparsity = 0.5}, cb);
+  CHECK(my_phases == 3);
+  const auto& b = recorder.boundaries();
+  REQUIRE(b.size() == 6);
+  CHECK(b[0].opening);
+  CHECK(!b[1].opening);
+  CHECK(b[2].phase == dsd::Phase::sparse);
+  CHECK(b[2].opening);
+  CHECK(b[0].layers[0].pruned == 0);
+  CHECK(b[2].layers[0].pruned == 500);  // right after the prune: half the positions
+  // The gap at zero: no kept weight in the two middle bins (|w| < 0.12) right after pruning.
+  CHECK(b[2].layers[0].counts[9] + b[2].layers[0].counts[10] == 0);
+  CHECK(b[3].layers[0].pruned == 500);
+  CHECK(b[4].phase == dsd::Phase::redense);
+  CHECK(b[4].layers[0].pruned == 0);
+  CHECK(b[4].layers[0].counts[10] >= 500);  // the spike of restored zeros, bin [0, 0.12)
+  CHECK(b[5].layers[0].kept() == 1000);
+  const auto& e = recorder.epochs();
+  REQUIRE(e.size() == 4);
+  CHECK(e[0].sparsity == 0.0);
+  CHECK(e[1].sparsity == 0.5);
+  CHECK(e[2].global_epoch == 2);
+  CHECK(e[3].phase == dsd::Phase::redense);
+  CHECK(e[3].sparsity == 0.0);
+  CHECK(e[1].lr == doctest::Approx(0.1 * schedule.sparse_lr_scale));
+  CHECK(e[1].loss == 0.5);
+  CHECK(e[1].accuracy == 0.75);
+}
