@@ -25,14 +25,14 @@ data="$bin/data"
 budget=${DS1_BUDGET_S:-300} scale=${DS1_SCALE:-0.4} limit=${DS1_TRAIN_LIMIT:-10000}
 hidden=${DS1_HIDDEN:-4096,4096} most=${DS1_SEEDS:-5}
 card=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
-epochs=$(python3 -c "print(max(1, round(50 * $scale)))")
+epochs=$(python3 -c "import math; print(max(1, math.floor(50 * $scale + 0.5)))")  # std::round's halves
 start=$SECONDS status=0 done=0
 for seeds in $(seq 1 "$most"); do
   t0=$SECONDS
   python3 scripts/results.py --exe "$exe" --cache "$out/cache.json" --out "$out/ds1_mlp.md" \
       --paired dsd,dense --seeds "$seeds" ${card:+--machine "$card"} \
       --recipe experiments/recipes/deepspeech1-shape-mlp.json --scale-epochs "$scale" --train-limit "$limit" \
-      --title "MLP 784-${hidden//,/-}-10, every layer pruned, on $limit images: DeepSpeech 1's recipe (D → S 50 % → D → S 25 % → D, DS1's rates scaled to lr 0.01, Nesterov), $epochs epochs a phase, vs the same five phases and rates without pruning (equal epochs)" \
+      --title "MLP 784-${hidden//,/-}-10, every layer pruned, on $limit images: DeepSpeech 1's recipe (D → S 50 % → D → S 25 % → D, DS1's rates scaled to lr 0.01, Nesterov), $epochs epoch(s) a phase, vs the same five phases and rates without pruning (equal epochs)" \
       -- --hidden "$hidden" --data "$data" --exclude "" >"$out/results.log" 2>&1 ||
     { echo "gpu_ds1: results.py failed at seed $seeds:"; tail -20 "$out/results.log"; status=1; break; }
   done=$seeds

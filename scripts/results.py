@@ -199,8 +199,9 @@ def recipe_phases(path, scale):
     scale = scale or 1.0
     parts = []
     for p in r["phases"]:
-        length = (f"{max(1, round(p['epochs'] * scale))}" if "epochs" in p and float(p["epochs"]).is_integer()
-                  else f"{p['epochs'] * scale:g} ep" if "epochs" in p else f"{max(1, round(p['steps'] * scale))} steps")
+        half_up = lambda x: max(1, math.floor(x + 0.5))  # as the trainer's std::round, not Python's to-even
+        length = (f"{half_up(p['epochs'] * scale)}" if "epochs" in p and float(p["epochs"]).is_integer()
+                  else f"{p['epochs'] * scale:g} ep" if "epochs" in p else f"{half_up(p['steps'] * scale)} steps")
         prune = p.get("prune", {})
         cut = next((f"{v:.0%} " for k, v in prune.items() if k in ("uniform", "global")), "per-layer " if prune else "")
         parts.append(f"{dict(dense='D', sparse='S', redense='R')[p['kind']]} {cut}{length} @ {p['lr']:g}")

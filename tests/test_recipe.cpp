@@ -228,3 +228,32 @@ TEST_CASE("a recipe's per-layer entries apply in file order; a key twice, a lost
                        ("dsd: recipe \"" + dir.string() + "\" is a directory, not a recipe file").c_str(),
                        dsd::error);
 }
+
+TEST_CASE("an excluded layer stays untouched under a per-layer prune; a huge object is refused") {
+  const auto r = dsd::io::parse_recipe(R"({"name": "n", "source": "s", "exclude": ["fc1"], "phases": [
+      {"kind": "sparse", "epochs": 1, "lr": 0.1, "prune": {"layers": {"fc*": 0.5}}}]})",
+                                       "r.json");
+  const auto plan = r.plan({"fc1", "fc2"});
+  const auto& by_name = std::get<dsd::LayerSparsity>(plan.phases[0].thresholds);
+  CHECK(by_name.exclude == std::vector<std::string>{"fc1"});
+  std::vector<float> f1 = {1, 2, 3, std::nanf("")}, f2 = {1, 2, 3, 4};
+  dsd::Masked l1(f1, "fc1"), l2(f2, "fc2");
+  dsd::BitMask kept_two(4, true);
+  kept_two.set(0, false), kept_two.set(1, false);
+  l1.set_mask(kept_two, 2.0);
+  const auto stats = dsd::prune(dsd::layers(l1, l2), by_name);  // the NaN in fc1 blocks nothing
+  CHECK(l1.mask() == kept_two);  // its own mask, not one pruned at 0
+  CHECK(stats[1].kept == 2);
+
+  std::string many = R"({"name": "n", "source": "s", "phases": [], "note": {)";
+  for (int i = 0; i < 1100; ++i) many += (i ? ", " : "") + ("\"k" + std::to_string(i) + "\": 0");
+  many += "}}";
+  CHECK(refusal(many) == R"(dsd: recipe "r.json": an object has more than 1024 keys)");
+  // The plan's own limits, with the file named.
+  const auto units = dsd::io::parse_recipe(R"({"name": "n", "source": "s", "steps_per_epoch": 1,
+      "phases": [{"kind": "dense", "steps": 8000000000000000, "lr": 0.1}]})",
+                                           "r.json");
+  CHECK_THROWS_WITH_AS((void)units.plan({}),
+                       R"(dsd: recipe "r.json": phase 0 (dense): 8000000000000000 steps are too many units of 1)",
+                       dsd::error);
+}

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <dsd/dsd.hpp>
+#include <string>
 #include <vector>
 
 #include "test_util.hpp"
@@ -213,7 +214,23 @@ TEST_CASE("a cut a user's policy hands over is checked, and its threshold is the
                        "its 4 weights of 32-bit keys",
                        dsd::error);
   const GivenCut miscounted{{{2, 1}, {dsd::LayerCut{two, 0, 0}, dsd::LayerCut{two, 0, 0}}}};
-  CHECK_THROWS_AS(dsd::prune(dsd::layers(lc, ld), miscounted), dsd::error);
+  CHECK_THROWS_WITH_AS(dsd::prune(dsd::layers(lc, ld), miscounted),
+                       ("dsd: the cut given for layer \"c\" (key " + std::to_string(two) +
+                        ", ties 0) prunes 1 of its 4 weights; its count says 2")
+                           .c_str(),
+                       dsd::error);
   CHECK(c == std::vector<float>{1, 2, 3, 4});  // nothing changed: all or nothing
   CHECK(d == std::vector<float>{4, 3, 2, 1});
+}
+
+TEST_CASE("a user's cut whose ties are not there, or whose key is past every weight, gets the real threshold") {
+  std::vector<float> a = {1, 2, 3, 4}, b = {1, 2, 3, 4};
+  dsd::Masked la(a, "a"), lb(b, "b");
+  // A tie at 2.5, which no weight has: the mask prunes 1 and 2, so the threshold is 2, not 2.5.
+  const GivenCut no_tie{{{2}, {dsd::LayerCut{dsd::detail::magnitude_key(2.5f), 1, 0}}}};
+  CHECK(dsd::prune(dsd::layers(la), no_tie)[0].threshold == 2.0);
+  CHECK(a == std::vector<float>{0, 0, 3, 4});
+  // The key of a NaN (above every finite key) prunes all four: the threshold is 4, not NaN.
+  const GivenCut past{{{4}, {dsd::LayerCut{0x7fc00000u, 1, 0}}}};
+  CHECK(dsd::prune(dsd::layers(lb), past)[0].threshold == 4.0);
 }

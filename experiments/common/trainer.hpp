@@ -53,6 +53,7 @@ struct Options {
   int rounds = 1;
   std::optional<int> prune_at;
   std::string optimizer = "sgd";
+  bool optimizer_given = false;  ///< --optimizer on the command line (a recipe must agree with it)
   double lr = 0.01;
   double weight_decay = 1e-4;
   std::uint64_t seed = 1;
@@ -115,6 +116,7 @@ inline void add_options(CLI::App& app, Options& o) {
   CLI::Option* prune_at_flag = app.add_option("--prune-at", o.prune_at,
                  "fused D+S: prune after this many dense epochs (default D/2 in fused mode)");
   app.add_option("--optimizer", o.optimizer, "sgd (momentum 0.9) | nesterov | adam")
+      ->each([&o](const std::string&) { o.optimizer_given = true; })
       ->check(CLI::IsMember({"sgd", "nesterov", "adam"}));
   CLI::Option* lr_flag = app.add_option("--lr", o.lr, "learning rate of the dense and sparse phases")
       ->check(CLI::PositiveNumber);
@@ -158,7 +160,7 @@ inline void add_options(CLI::App& app, Options& o) {
                  "replace this fraction of training labels by a different random class (seeded "
                  "by --seed; validation and test labels untouched)")
       ->check(CLI::Range(0.0, 0.9));
-  app.add_option("--recipe", o.recipe,
+  CLI::Option* recipe_flag = app.add_option("--recipe", o.recipe,
                  "run this recipe file (recipes/*.json: phases, rates, sparsities, exclusions, "
                  "optimizer) instead of --epochs, --lrs, --sparsity and --rounds; --mode dense runs "
                  "its control (the same phases and rates, no pruning)")
@@ -171,7 +173,8 @@ inline void add_options(CLI::App& app, Options& o) {
       ->excludes(lrs_flag);
   app.add_option("--scale-epochs", o.scale_epochs,
                  "with --recipe: every phase's epochs times this (rounded, at least 1)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::PositiveNumber)
+      ->needs(recipe_flag);
   app.add_option("--clip-norm", o.clip_norm,
                  "scale each batch's gradients so their global L2 norm is at most this (0: off)")
       ->check(CLI::NonNegativeNumber);
@@ -315,10 +318,14 @@ std::vector<std::string> layer_names(C& layers) {
   return names;
 }
 
-/// With --recipe: the recipe's optimizer replaces --optimizer (when it names one).
+/// With --recipe: the recipe's optimizer, when it names one, is the run's (an explicit
+/// --optimizer that differs is an error, never silently overridden).
 inline void apply_recipe_optimizer(Options& o) {
   if (o.recipe.empty()) return;
   const dsd::io::Recipe r = dsd::io::read_recipe(o.recipe);
+  DSD_REQUIRE(!o.optimizer_given || r.optimizer.empty() || r.optimizer == o.optimizer,
+              invalid_argument, "--optimizer ", o.optimizer, " and the optimizer \"", r.optimizer,
+              "\" of --recipe ", o.recipe, " disagree; drop --optimizer or edit the recipe");
   if (!r.optimizer.empty()) o.optimizer = r.optimizer;
   DSD_REQUIRE(o.optimizer == "sgd" || o.optimizer == "nesterov" || o.optimizer == "adam",
               invalid_argument, "--recipe ", o.recipe, ": optimizer \"", o.optimizer,

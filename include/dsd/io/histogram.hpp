@@ -115,14 +115,19 @@ template <masked_parameter L>
         std::uint8_t kept[64];
         for (std::size_t blk = first; blk < stop; ++blk) {
           const std::size_t i0 = blk * 64, m = std::min<std::size_t>(64, w.size() - i0);
-          for (std::size_t j = 0; j < m; ++j) kept[j] = mask.test(i0 + j) ? 1 : 0;
+          if constexpr (requires { mask.words(); }) {  // a bit mask: this block is one word
+            const std::uint64_t word = mask.words()[blk];
+            for (std::size_t j = 0; j < m; ++j) kept[j] = static_cast<std::uint8_t>(word >> j & 1u);
+          } else {
+            for (std::size_t j = 0; j < m; ++j) kept[j] = mask.test(i0 + j) ? 1 : 0;
+          }
           const S* const x0 = w.data() + i0;
           for (std::size_t j = 0; j < m; ++j) {
             const double x = static_cast<double>(x0[j]);
             double t = (x + r) * scale;
             t = t >= 0.0 ? t : 0.0;  // also NaN: a valid index before its slot replaces it
             t = t <= last ? t : last;
-            const auto bin = static_cast<std::uint32_t>(t);
+            const auto bin = static_cast<std::uint32_t>(static_cast<std::int32_t>(t));  // t < 2^24
             // Arithmetic, not branches: a random mask would mispredict half of them.
             const std::uint32_t in = (x >= -r) & (x <= r), lo = x < -r, hi = x > r, bad = x != x;
             const std::uint32_t where = bin * in + below * lo + above * hi + nan_slot * bad;

@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <fstream>
 #include <system_error>
+#include <unordered_set>
 #include <initializer_list>
 #include <limits>
 #include <map>
@@ -197,7 +198,7 @@ class RecipeReader {
     constexpr double limit = 9.0e15;  // every integer below it is exact in a double
     if (v.is_number_float()) {
       const double x = v.get<double>();
-      if (!(x > 0.0 && x < limit && x == std::floor(x)))
+      if (!(x > 0.0 && x <= limit && x == std::floor(x)))
         fail(field, "must be a positive integer, not ", shown(v));
       return static_cast<std::int64_t>(x);
     }
@@ -338,18 +339,23 @@ class RecipeReader {
 /// its prune, a decay out of range are `dsd::error`s naming the origin, the field and the value.
 [[nodiscard]] inline Recipe parse_recipe(std::string_view text, const std::string& origin) {
   // A key written twice in one object: JSON parsers keep one of the two silently, so a recipe
-  // whose second "lr" was meant to win would run the first. Refused, naming the key.
-  std::vector<std::vector<std::string>> keys;  // per open object, the keys seen so far
+  // whose second "lr" was meant to win would run the first. Refused, naming the key. Objects keep
+  // the file's key order, whose lookups are linear: an object of more keys than any recipe needs
+  // is refused before it makes the parse quadratic.
+  constexpr std::size_t most_keys = 1024;
+  DSD_REQUIRE(text.size() <= (std::size_t{4} << 20), io, "recipe \"", origin,
+              "\" is ", text.size(), " bytes; a recipe is at most 4 MiB");
+  std::vector<std::unordered_set<std::string>> keys;  // per open object, the keys seen so far
   const auto no_duplicates = [&](int, detail::Json::parse_event_t event, detail::Json& parsed) {
     using E = detail::Json::parse_event_t;
     if (event == E::object_start) keys.emplace_back();
     if (event == E::object_end && !keys.empty()) keys.pop_back();
     if (event == E::key && !keys.empty()) {
       const std::string& key = parsed.get_ref<const std::string&>();
-      auto& seen = keys.back();
-      DSD_REQUIRE(std::find(seen.begin(), seen.end(), key) == seen.end(), invalid_schedule,
-                  "recipe \"", origin, "\": the key \"", key, "\" appears twice in one object");
-      seen.push_back(key);
+      DSD_REQUIRE(keys.back().insert(key).second, invalid_schedule, "recipe \"", origin,
+                  "\": the key \"", key, "\" appears twice in one object");
+      DSD_REQUIRE(keys.back().size() <= most_keys, invalid_schedule, "recipe \"", origin,
+                  "\": an object has more than ", most_keys, " keys");
     }
     return true;
   };
@@ -428,12 +434,11 @@ inline Plan Recipe::plan(const std::vector<std::string>& names, double scale_epo
           p.thresholds = GlobalSparsity{.sparsity = prune->sparsity, .exclude = excluded};
           break;
         case RecipePrune::Kind::layers: {
-          LayerSparsity by_name{.sparsity = {}, .fallback = prune->fallback};
+          LayerSparsity by_name{.sparsity = {}, .fallback = prune->fallback, .exclude = excluded};
           for (const auto& n : names) by_name.sparsity[n] = prune->fallback;
           const std::string field = "phases[" + std::to_string(i) + "].prune.layers.";
           for (const auto& [pattern, s] : prune->layers)
             for (const auto& n : matching(pattern, field + pattern)) by_name.sparsity[n] = s;
-          for (const auto& n : excluded) by_name.sparsity[n] = 0.0;
           p.thresholds = std::move(by_name);
           break;
         }
@@ -441,7 +446,11 @@ inline Plan Recipe::plan(const std::vector<std::string>& names, double scale_epo
     }
     plan.phases.push_back(std::move(p));
   }
-  plan.validate();
+  try {
+    plan.validate();
+  } catch (const dsd::error& e) {  // the plan's own check, with the file named
+    DSD_THROW(invalid_schedule, "recipe \"", origin, "\": ", std::string(e.what()).substr(5));
+  }
   return plan;
 }
 

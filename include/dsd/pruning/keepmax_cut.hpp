@@ -37,10 +37,10 @@ namespace detail {
 /// Keepmax-Cut at a cut a threshold policy already found (`Cut::at`, GlobalSparsity): the mask
 /// follows from the cut key and the layer's ties at it without another select; the same mask and
 /// threshold as `KeepmaxCut` for the same count. The cut may come from a user's policy, so it is
-/// checked: a key wider than the layer's keys or more ties than weights is refused here, a cut
-/// that keeps the wrong number by `prepare_prune`, and the threshold is the layer's own largest
-/// pruned magnitude, found in one more pass (`LayerCut::largest` is taken as it is only from
-/// dsd's own GlobalSparsity, which found it in its tally: `trusted`).
+/// checked: a key wider than the layer's keys, more ties than weights, or a mask that prunes
+/// another number than the layer's count is refused naming the layer, and the threshold is the
+/// largest magnitude the mask pruned, found in one more pass. `trusted` (dsd's own
+/// GlobalSparsity, whose tally found `LayerCut::largest`) skips that pass.
 struct KeepmaxAt {
   static constexpr std::string_view name = "keepmax-cut";
   const LayerCut& at;  // the collection's cut outlives the prune
@@ -57,15 +57,18 @@ struct KeepmaxAt {
                 "the cut given for layer \"", info.name, "\" (key ", at.key, ", ties ", at.ties,
                 ") does not fit its ", w.size(), " weights of ", sizeof(K) * 8, "-bit keys");
     const K key = static_cast<K>(at.key);
-    assign_cut_mask(
-        w.size(), [w](std::size_t i) noexcept { return magnitude_key(w[i]); }, key,
-        static_cast<std::size_t>(at.ties), mask);
-    if (at.ties > 0) return magnitude_from_key<S>(key);  // a tie at the key is pruned
-    if (trusted && at.largest < at.key) return magnitude_from_key<S>(static_cast<K>(at.largest));
-    K top = 0;  // the largest key below the cut
-    for (const S x : w) {
-      const K k = magnitude_key(x);
-      top = std::max(top, k < key ? k : K{0});
+    const auto key_at = [w](std::size_t i) noexcept { return magnitude_key(w[i]); };
+    assign_cut_mask(w.size(), key_at, key, static_cast<std::size_t>(at.ties), mask);
+    const std::size_t pruned = w.size() - mask.count();
+    DSD_REQUIRE(pruned == prune, invalid_argument, "the cut given for layer \"", info.name,
+                "\" (key ", at.key, ", ties ", at.ties, ") prunes ", pruned, " of its ", w.size(),
+                " weights; its count says ", prune);
+    if (trusted)
+      return magnitude_from_key<S>(at.ties > 0 ? key : static_cast<K>(at.largest));
+    K top = 0;  // the largest pruned key
+    for (std::size_t i = 0; i < w.size(); ++i) {
+      const K k = key_at(i);
+      top = std::max(top, mask.test(i) ? K{0} : k);
     }
     return magnitude_from_key<S>(top);
   }
