@@ -123,7 +123,7 @@ template <masked_parameter L>
           }
           const S* const x0 = w.data() + i0;
           for (std::size_t j = 0; j < m; ++j) {
-            const double x = static_cast<double>(x0[j]);
+            const auto x = static_cast<double>(x0[j]);
             double t = (x + r) * scale;
             t = t >= 0.0 ? t : 0.0;  // also NaN: a valid index before its slot replaces it
             t = t <= last ? t : last;

@@ -351,7 +351,7 @@ class RecipeReader {
     if (event == E::object_start) keys.emplace_back();
     if (event == E::object_end && !keys.empty()) keys.pop_back();
     if (event == E::key && !keys.empty()) {
-      const std::string& key = parsed.get_ref<const std::string&>();
+      const auto& key = parsed.get_ref<const std::string&>();
       DSD_REQUIRE(keys.back().insert(key).second, invalid_schedule, "recipe \"", origin,
                   "\": the key \"", key, "\" appears twice in one object");
       DSD_REQUIRE(keys.back().size() <= most_keys, invalid_schedule, "recipe \"", origin,
