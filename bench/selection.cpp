@@ -141,28 +141,15 @@ void register_selection() {
   sized(benchmark::RegisterBenchmark("select/std_sort", select_sort), 1 << 24);
   if (!g_long) return;
   for (int t : g_threads) {
-    benchmark::RegisterBenchmark("select/global/vgg16", select_global)
-        ->Arg(t)
-        ->UseRealTime()
-        ->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark("prune/vgg16_per_layer", prune_vgg16)
-        ->Arg(t)
-        ->UseRealTime()
-        ->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark("prune/vgg16_global", prune_vgg16_global)
-        ->Arg(t)
-        ->UseRealTime()
-        ->Unit(benchmark::kMillisecond);
-    for (const bool find_range : {false, true})
-      benchmark::RegisterBenchmark(find_range ? "histogram/vgg16_find_range" : "histogram/vgg16",
-                                   [find_range](benchmark::State& s) { histogram_vgg16(s, find_range); })
-          ->Arg(t)
-          ->UseRealTime()
-          ->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark("update/momentum_sgd/vgg16", momentum_step_vgg16)
-        ->Arg(t)
-        ->UseRealTime()
-        ->Unit(benchmark::kMillisecond);
+    const auto vgg16_bench = [t](const char* name, auto fn) {
+      benchmark::RegisterBenchmark(name, fn)->Arg(t)->UseRealTime()->Unit(benchmark::kMillisecond);
+    };
+    vgg16_bench("select/global/vgg16", select_global);
+    vgg16_bench("prune/vgg16_per_layer", prune_vgg16);
+    vgg16_bench("prune/vgg16_global", prune_vgg16_global);
+    vgg16_bench("histogram/vgg16", [](benchmark::State& s) { histogram_vgg16(s, false); });
+    vgg16_bench("histogram/vgg16_find_range", [](benchmark::State& s) { histogram_vgg16(s, true); });
+    vgg16_bench("update/momentum_sgd/vgg16", momentum_step_vgg16);
   }
 }
 

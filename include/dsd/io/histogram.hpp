@@ -101,14 +101,13 @@ template <masked_parameter L>
   const auto pruned = static_cast<std::uint32_t>(options.bins), below = pruned + 1,
              above = pruned + 2, nan_slot = pruned + 3;
   const std::size_t stride = pruned + 4;
-  const std::size_t chunks =
-      dsd::detail::parallel_chunk_count((w.size() + 63) / 64, dsd::detail::parallel_threshold / 64);
-  std::vector<std::uint64_t> slots(chunks * 4 * stride, 0);
   // Blocks of 64 weights (one mask word): their slots computed in a loop the compiler
   // vectorises, then counted; chunks hold whole blocks.
-  const std::size_t blocks = (w.size() + 63) / 64;
+  const std::size_t blocks = (w.size() + 63) / 64, min_blocks = dsd::detail::parallel_threshold / 64;
+  const std::size_t chunks = dsd::detail::parallel_chunk_count(blocks, min_blocks);
+  std::vector<std::uint64_t> slots(chunks * 4 * stride, 0);
   dsd::detail::parallel_chunks_indexed(
-      blocks, dsd::detail::parallel_threshold / 64,
+      blocks, min_blocks,
       [&](std::size_t c, std::size_t first, std::size_t stop) noexcept {
         std::uint64_t* const part = slots.data() + c * 4 * stride;
         std::uint32_t slot[64];

@@ -97,6 +97,17 @@ namespace detail {
   return p == pattern.size();
 }
 
+/// Runs one of the plan's own checks (`Decay::validate`, `Plan::validate`) with the recipe's file
+/// named in front of its message.
+template <class Check>
+void with_origin(const std::string& origin, const Check& check) {
+  try {
+    check();
+  } catch (const dsd::error& e) {
+    DSD_THROW(invalid_schedule, "recipe \"", origin, "\": ", std::string(e.what()).substr(5));
+  }
+}
+
 /// A recipe as parsed: objects keep the file's key order (a prune's per-layer entries apply in it).
 using Json = nlohmann::ordered_json;
 
@@ -234,11 +245,7 @@ class RecipeReader {
     }
     if (j.contains("power")) d.power = number(j["power"], field + ".power");
     if (j.contains("final_scale")) d.final_scale = number(j["final_scale"], field + ".final_scale");
-    try {
-      d.validate(field);
-    } catch (const dsd::error& e) {  // the plan's own check, with the file named
-      DSD_THROW(invalid_schedule, "recipe \"", origin_, "\": ", std::string(e.what()).substr(5));
-    }
+    with_origin(origin_, [&] { d.validate(field); });
     return d;
   }
 
@@ -446,11 +453,7 @@ inline Plan Recipe::plan(const std::vector<std::string>& names, double scale_epo
     }
     plan.phases.push_back(std::move(p));
   }
-  try {
-    plan.validate();
-  } catch (const dsd::error& e) {  // the plan's own check, with the file named
-    DSD_THROW(invalid_schedule, "recipe \"", origin, "\": ", std::string(e.what()).substr(5));
-  }
+  detail::with_origin(origin, [&] { plan.validate(); });
   return plan;
 }
 
