@@ -21,13 +21,8 @@
 namespace fs = std::filesystem;
 
 namespace {
-struct TempDir {
-  fs::path path;
-  TempDir() : path(fs::temp_directory_path() / ("dsd_test_io_" + std::to_string(::getpid()))) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
+struct TempDir : dsd_test::TempDir {
+  TempDir() : dsd_test::TempDir("dsd_test_io") {}
 };
 
 std::string slurp(const fs::path& p) {
@@ -253,7 +248,14 @@ TEST_CASE("sensitivity reports: CSV, JSON and an SVG plot with the chosen sparsi
   std::size_t lines = 0;
   for (auto at = svg.find("<polyline"); at != std::string::npos; at = svg.find("<polyline", at + 1))
     ++lines;
-  CHECK(lines == 2);
+  CHECK(lines == 4);  // a line per layer, the baseline and the accepted drop (dashed)
+  std::size_t dashed = 0;
+  for (auto at = svg.find("stroke-dasharray"); at != std::string::npos; at = svg.find("stroke-dasharray", at + 1))
+    ++dashed;
+  CHECK(dashed == 2);
+  // Round ticks: accuracy 0.5 to 0.9 in steps of 0.1 (0.7 is on the accuracy axis only).
+  CHECK(svg.find(">0.7</text>") != std::string::npos);
+  CHECK(svg.find(">0.8</text>") != std::string::npos);
   CHECK(svg.find("fc&lt;2&gt; (0.00)") != std::string::npos);  // escaped, chosen sparsity shown
   CHECK(svg.find("fc1 (0.50)") != std::string::npos);
   CHECK(svg.find("<circle") != std::string::npos);
