@@ -11,6 +11,8 @@
 #include <dsd/detail/text.hpp>
 #include <dsd/dsd.hpp>
 #include <dsd/io/checkpoint.hpp>
+#include <dsd/io/report.hpp>
+#include <dsd/io/run_records.hpp>
 #include <dsd/io/sensitivity_report.hpp>
 #include <filesystem>
 #include <fstream>
@@ -20,6 +22,8 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "test_util.hpp"
 
 namespace fs = std::filesystem;
 
@@ -52,13 +56,8 @@ std::string slurp(const fs::path& p) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("dsd_test_locale_" + std::to_string(::getpid()));
-  TempDir() {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
+struct TempDir : dsd_test::TempDir {
+  TempDir() : dsd_test::TempDir("dsd_test_locale") {}
 };
 }  // namespace
 
@@ -186,4 +185,44 @@ TEST_CASE("sensitivity files, the report and error messages use a decimal point"
   CHECK_FALSE(std::regex_search(svg, std::regex("=\"[-0-9]+,[0-9]+\"")));
   CHECK(svg.find("x1=\"60.0\"") != std::string::npos);
   CHECK(report_c.str().find("0.5000") != std::string::npos);
+}
+
+TEST_CASE("the HTML report and run records are the same bytes under a decimal-comma locale") {
+  // A recorded D -> S run of one layer: every kind of number the report and the records write
+  // (rates, losses, accuracies, histogram ranges, thresholds, seconds).
+  std::vector<float> w(400);
+  for (std::size_t i = 0; i < w.size(); ++i) w[i] = 0.001f * static_cast<float>(i) - 0.2f;
+  dsd::Masked layer(w, "fc1");
+  auto all = dsd::layers(layer);
+  dsd::Callbacks cb;
+  cb.set_lr = dsd::lr_from_context;
+  double loss = 2.5;
+  cb.train_epoch = [&](const dsd::EpochContext&) { return loss *= 0.75; };
+  cb.evaluate = [] { return 0.8125; };
+  dsd::io::RunRecorder recorder({.bins = 16});
+  recorder.attach(cb, all);
+  const dsd::Schedule schedule{.dense_epochs = 1, .sparse_epochs = 1, .redense_epochs = 1, .lr = 0.05};
+  (void)dsd::run(all, schedule, dsd::UniformSparsity{.sparsity = 0.25}, cb);
+  dsd::io::RunRecord r = recorder.record("dsd", schedule.plan());
+  for (auto& e : r.epochs) e.seconds = 1.5;  // the clock's figures differ between two runs
+  r.results = {{"test accuracy", 0.8125}};
+  r.sensitivity = dsd::SensitivityTable{0.9, {{"fc1", 0.5, 0.85}, {"fc1", 0.75, 0.6}}};
+  r.max_drop = 0.05;
+  const std::vector<dsd::io::RunRecord> runs{r};
+  const std::string html_c = dsd::io::report_html(runs);
+  const std::string json_c = dsd::io::run_records_json(runs);
+  std::string html_de, json_de, html_back_de;
+  {
+    LocaleScope de(comma_locale);
+    REQUIRE(decimal_text_of_half() == "0,5");
+    html_de = dsd::io::report_html(runs);
+    json_de = dsd::io::run_records_json(runs);
+    html_back_de = dsd::io::report_html(dsd::io::parse_run_records(json_c, "c.json"));
+  }
+  CHECK(html_de == html_c);
+  CHECK(json_de == json_c);
+  CHECK(html_back_de == html_c);  // records written in C read back under de_DE
+  CHECK(html_c.find(">0.05<") != std::string::npos);  // the phase's rate, with a point
+  CHECK_FALSE(std::regex_search(html_c, std::regex("=\"[-0-9]+,[0-9]+\"")));
+  CHECK(json_c.find("0.8125") != std::string::npos);
 }

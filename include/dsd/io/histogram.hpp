@@ -3,7 +3,7 @@
 /// A layer's weight distribution: fixed, equal bins over a symmetric range, the pruned positions
 /// counted apart. What the paper's figure of D → S → D plots at each phase boundary (the gap
 /// around zero after pruning, the spike of restored zeros after re-dense). One pass over the
-/// weights (two when the range is to be found), no copy; host layers.
+/// weights (two when the range is to be found), no copy; host layers (device layers: `dsd::cuda::weight_histogram`).
 
 #include <algorithm>
 #include <cmath>

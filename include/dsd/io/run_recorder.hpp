@@ -16,13 +16,20 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
+#include "dsd/detail/text.hpp"
 #include "dsd/io/histogram.hpp"
 #include "dsd/layers.hpp"
 #include "dsd/schedule/phase_loop.hpp"
+#include "dsd/schedule/plan.hpp"
+#include "dsd/sensitivity/analysis.hpp"
+#include "dsd/sensitivity/sparsity.hpp"
 
 namespace dsd::io {
 
@@ -47,7 +54,83 @@ struct EpochRecord {
   double seconds = 0.0;   ///< before_epoch to after_epoch
 };
 
-/// Records a run's boundaries and epochs through `Callbacks`. Host layers.
+/// One phase of a run's plan as a report lists it.
+struct ScheduleRow {
+  Phase phase = Phase::dense;
+  int round = 1;
+  int epochs = 0;          ///< length in epochs, or
+  std::int64_t steps = 0;  ///< in steps
+  double lr = 0.0;         ///< the rate of the phase's first unit
+  std::string decay;       ///< "constant", "step 0.1 every 2", ...
+  std::string before;      ///< what happens before it: "", "re-dense", "prune: uniform 0.5", ...
+};
+
+/// What a prune under the threshold policy `t` does, as a schedule row says it ("prune: 0.5 of
+/// each layer", ...); a policy of the user's own is "prune: the run's thresholds".
+template <class T>
+[[nodiscard]] std::string prune_text(const T& t) {
+  using dsd::detail::format;
+  if constexpr (std::is_same_v<T, UniformSparsity>)
+    return format("prune: %g of each layer", t.sparsity);
+  else if constexpr (std::is_same_v<T, GlobalSparsity>)
+    return format("prune: %g of all layers together", t.sparsity);
+  else if constexpr (std::is_same_v<T, LayerSparsity>)
+    return format("prune: per layer (%zu named, others %g)", t.sparsity.size(), t.fallback);
+  else if constexpr (std::is_same_v<T, SensitivitySparsity>)
+    return format("prune: per layer by sensitivity (accuracy drop at most %g)", t.max_drop);
+  else
+    return "prune: the run's thresholds";
+}
+
+/// The rows of `plan`, in order. A prune that uses the run's thresholds (those given to
+/// `dsd::run`) is described as `run_prune` says (see `prune_text`).
+[[nodiscard]] inline std::vector<ScheduleRow> schedule_rows(
+    const Plan& plan, const std::string& run_prune = "prune: the run's thresholds") {
+  using dsd::detail::format;
+  std::vector<ScheduleRow> rows;
+  for (const PhasePlan& p : plan.phases) {
+    ScheduleRow r{p.phase, p.round, p.epochs, p.steps, p.lr, std::string(to_string(p.decay.kind)), {}};
+    switch (p.decay.kind) {
+      case Decay::Kind::constant: break;
+      case Decay::Kind::step: r.decay += format(" %g every %d", p.decay.gamma, p.decay.every); break;
+      case Decay::Kind::exponential: r.decay += format(" %g", p.decay.gamma); break;
+      case Decay::Kind::cosine: r.decay += format(" to %g", p.decay.final_scale); break;
+      case Decay::Kind::polynomial:
+        r.decay += format(" power %g to %g", p.decay.power, p.decay.final_scale);
+        break;
+    }
+    if (p.redense_before) r.before = "re-dense";
+    if (p.prune_before)
+      r.before = std::visit(
+          [&](const auto& t) -> std::string {
+            if constexpr (std::is_same_v<std::decay_t<decltype(t)>, std::monostate>)
+              return run_prune;
+            else
+              return prune_text(t);
+          },
+          p.thresholds);
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+/// One run as a report draws it: what the recorder saw, the plan, and what the user adds (its
+/// name, metadata, final results, a sensitivity table). Runs of one name in a report are seeds
+/// of one configuration: their curves are drawn as mean ± sd.
+struct RunRecord {
+  std::string name;  ///< "dsd", "dense", "random-cut", ...
+  std::vector<std::pair<std::string, std::string>> metadata;  ///< seed, flags, machine, version
+  std::vector<ScheduleRow> schedule;
+  std::vector<EpochRecord> epochs;
+  std::vector<Boundary> boundaries;
+  std::vector<PhaseReport> phases;  ///< per phase: per-layer sparsity and threshold
+  std::optional<SensitivityTable> sensitivity;
+  double max_drop = 0.0;  ///< the sensitivity analysis' accepted drop
+  std::vector<std::pair<std::string, double>> results;  ///< e.g. {"test accuracy", 0.87}
+};
+
+/// Records a run's boundaries and epochs through `Callbacks`: host layers, and device layers
+/// wherever their backend's `weight_histogram` overload is visible (dsd/backend/cuda.cuh).
 class RunRecorder {
  public:
   explicit RunRecorder(HistogramOptions options = {}) : options_(options) {}
@@ -71,6 +154,7 @@ class RunRecorder {
                                                                              const PhaseReport& r) {
       if (previous) previous(ctx, r);
       boundaries_.push_back({ctx.phase_index, ctx.phase, ctx.round, false, histograms()});
+      phases_.push_back(r);
     };
     cb.before_epoch = [this, previous = std::move(cb.before_epoch)](const EpochContext& ctx) {
       if (previous) previous(ctx);
@@ -88,11 +172,33 @@ class RunRecorder {
 
   [[nodiscard]] const std::vector<Boundary>& boundaries() const noexcept { return boundaries_; }
   [[nodiscard]] const std::vector<EpochRecord>& epochs() const noexcept { return epochs_; }
+  [[nodiscard]] const std::vector<PhaseReport>& phases() const noexcept { return phases_; }
+
+  /// What was recorded, as the run `name` of `plan` (for `write_report`); `run_thresholds`,
+  /// when given, is the threshold policy passed to `dsd::run`, named in the schedule.
+  [[nodiscard]] RunRecord record(std::string name, const Plan& plan) const {
+    return record_with(std::move(name), schedule_rows(plan));
+  }
+  template <class Thresholds>
+  [[nodiscard]] RunRecord record(std::string name, const Plan& plan, const Thresholds& run_thresholds) const {
+    return record_with(std::move(name), schedule_rows(plan, prune_text(run_thresholds)));
+  }
 
  private:
+  [[nodiscard]] RunRecord record_with(std::string name, std::vector<ScheduleRow> schedule) const {
+    RunRecord r;
+    r.name = std::move(name);
+    r.schedule = std::move(schedule);
+    r.epochs = epochs_;
+    r.boundaries = boundaries_;
+    r.phases = phases_;
+    return r;
+  }
+
   HistogramOptions options_;
   std::vector<Boundary> boundaries_;
   std::vector<EpochRecord> epochs_;
+  std::vector<PhaseReport> phases_;
   std::chrono::steady_clock::time_point epoch_start_{};
 };
 
