@@ -8,8 +8,9 @@ dsd_packages=(cmake make g++ pkg-config libeigen3-dev libdnnl-dev ocl-icd-opencl
               opencl-c-headers doctest-dev zlib1g-dev libcli11-dev nlohmann-json3-dev
               libbenchmark-dev dataset-fashion-mnist)
 # Tests only: Python with numpy, for the checkpoint cross-check with the `safetensors` reader;
-# `locales` for the de_DE source that localedef compiles for the decimal-comma test.
-dsd_test_packages=(python3 python3-venv python3-numpy locales)
+# `locales` for the de_DE source that localedef compiles for the decimal-comma test; `chromium`,
+# the browser that renders the HTML report headless (tests/cli/report_browser.py).
+dsd_test_packages=(python3 python3-venv python3-numpy locales chromium)
 # The libtorch adapter (dsd::torch), its tests, example and benchmark: Debian's libtorch (CPU).
 dsd_torch_packages=(libtorch-dev)
 # Distributed pruning (dsd::dist) and its tests under mpiexec: Open MPI.

@@ -38,12 +38,25 @@ def run_example(cmd, csv_path):
         return final, list(csv.DictReader(f))
 
 
-def run(exe, mode, extra, seed, args, tmp):
+def run(exe, mode, extra, seed, args, tmp, records=None):
     cmd = [exe, "--mode", mode, "--seed", str(seed), "--epochs", args.epochs, "--sparsity", str(args.sparsity),
            "--lr", str(args.lr), "--threads", str(args.threads), "--quiet"] + args.model + extra
+    if records:  # --report: this run's records, named by its configuration
+        cmd = cmd + ["--report-data", records, "--report-name", mode + (" " + " ".join(extra) if extra else "")]
     final, rows = run_example(cmd, os.path.join(tmp, f"{mode}-{seed}-{len(extra)}.csv"))
+    if records:
+        cmd = cmd[:-4]  # the table shows the run's own flags
     shown = cmd[:len(cmd) - len(args.model) - len(extra)] + args.model  # without the mode's extras
+
     return final, rows, " ".join(os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in shown)
+
+
+def merge_report(exe, record_files, out, title):
+    """--report: one HTML report of every run's records (dsd_report, built beside the trainers);
+    the seeds of a configuration are drawn as mean ± sd."""
+    merger = os.path.join(os.path.dirname(exe), "dsd_report")
+    subprocess.run([merger, "--out", out, "--title", title] + record_files, check=True)
+    print(f"report of {len(record_files)} runs written to {out}", file=sys.stderr)
 
 
 def student_t_cdf(t, df):
@@ -125,6 +138,7 @@ def paired_main(args):
     base_dir = args.baselines or tempfile.mkdtemp(prefix="dsd-baselines-")
     os.makedirs(base_dir, exist_ok=True)
     per_arm = {a: {"final": [], "pruned": []} for a in arms}
+    record_files = []
     shown = None
     run_seconds, untimed = 0.0, 0  # time of the runs themselves, cached or not
     for seed in range(1, args.seeds + 1):
@@ -140,16 +154,25 @@ def paired_main(args):
                                                               str(args.label_noise)] + args.model))
                 cmd += ["--baseline", os.path.join(base_dir, f"{tag}-seed{seed}.safetensors")]
             key = " ".join(c for c in cmd if not c.startswith(base_dir))
-            if key not in cache:
+            if key not in cache or (args.report and "records" not in cache[key]):
+                records = os.path.join(base_dir, f"records-{arm}-{seed}.json")
                 t0 = time.time()
-                res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                res = subprocess.run(cmd + (["--report-data", records] if args.report else []),
+                                     capture_output=True, text=True, check=True)
                 cache[key] = {"final": float(res.stdout.strip().splitlines()[-1].split(":")[1]),
                               "pruned": after_prune(res.stdout), "seconds": round(time.time() - t0, 1)}
+                if args.report:  # kept with the run, so that a cached run still has its records
+                    with open(records) as f:
+                        cache[key]["records"] = json.load(f)
                 if args.cache:
                     with open(args.cache + ".tmp", "w") as f:
                         json.dump(cache, f, indent=1)
                     os.replace(args.cache + ".tmp", args.cache)
             r = cache[key]
+            if args.report:
+                record_files.append(os.path.join(base_dir, f"records-{arm}-{seed}.json"))
+                with open(record_files[-1], "w") as f:
+                    json.dump(r["records"], f)
             run_seconds += r.get("seconds", 0.0)
             untimed += "seconds" not in r
             per_arm[arm]["final"].append(r["final"])
@@ -158,6 +181,9 @@ def paired_main(args):
             if shown is None:
                 shown = " ".join("BASELINE_FILE" if c.startswith(base_dir) else '""' if c == "" else
                                  os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in cmd)
+    if args.report:
+        merge_report(args.exe, record_files, args.report,
+                     f"{args.title}: {args.seeds} paired seeds, {arms[0]} vs {arms[1]}")
     a, b = arms
     diffs = [x - y for x, y in zip(per_arm[a]["final"], per_arm[b]["final"])]
     mean, sd, half, t, p = paired_stats(diffs)
@@ -237,12 +263,15 @@ def main():
     p.add_argument("--label-noise", type=float, default=0.0)
     p.add_argument("--cache", help="JSON file of finished runs (keyed by command line), reused across calls")
     p.add_argument("--baselines", help="directory for the *-extra modes' baseline checkpoints (default: temporary)")
+    p.add_argument("--report", help="also write every run into one HTML report (each configuration's seeds as "
+                                     "mean ± sd; the trainers' --report-data merged by dsd_report)")
     p.add_argument("model", nargs="*", default=[], help="extra model flags after --, e.g. -- --hidden 1000,1000")
     args = p.parse_args()
     if args.paired:
         return paired_main(args)
     results = {}
     start = time.time()
+    record_files = []
     with tempfile.TemporaryDirectory() as tmp:
         wanted = None if args.modes == "all" else set(args.modes.split(","))
         for mode, extra in MODES:
@@ -250,7 +279,10 @@ def main():
                 continue
             label = LABELS[mode] + (", 2 rounds (S,R again at lr/10)" if extra else "")
             for seed in range(1, args.seeds + 1):
-                final, rows, cmd = run(args.exe, mode, extra, seed, args, tmp)
+                records = os.path.join(tmp, f"{mode}-{seed}-{len(extra)}.json") if args.report else None
+                final, rows, cmd = run(args.exe, mode, extra, seed, args, tmp, records)
+                if records:
+                    record_files.append(records)
                 r = results.setdefault(label, {"final": [], "phases": {}, "secs": {}, "cmd": cmd})
                 r["final"].append(final)
                 last = {}
@@ -261,6 +293,8 @@ def main():
                 for key, acc in last.items():
                     r["phases"].setdefault(key, []).append(acc)
                 print(f"{label:22s} seed {seed}: {final:.4f}", file=sys.stderr, flush=True)
+        if args.report:
+            merge_report(args.exe, record_files, args.report, f"{args.title}: {args.seeds} seeds, epochs {args.epochs}")
     cpu = machine.cpu_name()
     d, s, r_ = args.epochs.split(",")
     out = [f"## {args.title}: {args.seeds} seeds, epochs D,S,R = {args.epochs}\n",

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include <pthread.h>
+#include <unistd.h>
 
 #include <array>
 #include <atomic>
@@ -33,6 +34,9 @@
 #include <dsd/dsd.hpp>
 #include <dsd/io/checkpoint.hpp>
 #include <dsd/io/recipe.hpp>
+#include <dsd/io/report.hpp>
+#include <dsd/io/run_recorder.hpp>
+#include <dsd/io/run_records.hpp>
 #include <dsd/io/sensitivity_report.hpp>
 
 #if defined(_OPENMP)
@@ -76,6 +80,10 @@ struct Options {
   double clip_norm = 0.0;         ///< global gradient L2 norm clip (0: none)
   std::string recipe;             ///< --recipe: a plan file, replacing --epochs/--lrs/--sparsity/--rounds
   double scale_epochs = 1.0;      ///< --scale-epochs: the recipe's shape, shorter
+  std::string report;             ///< --report: the runs as one HTML file
+  std::string report_data;        ///< --report-data: the runs' records (JSON), for dsd_report
+  std::string report_name;        ///< --report-name: the chosen mode's name in the report
+  std::string command_line;       ///< not a flag: the invocation, as the report's metadata shows it
   /// Called after every optimizer step (not a flag: for tests and instrumentation).
   std::function<void(const dsd::EpochContext&)> after_step;
   /// Data-parallel training (not a flag; set by experiments/fashion_mlp_dist.cpp): this process is
@@ -178,6 +186,15 @@ inline void add_options(CLI::App& app, Options& o) {
   app.add_option("--clip-norm", o.clip_norm,
                  "scale each batch's gradients so their global L2 norm is at most this (0: off)")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--report", o.report,
+                 "write the run (with --compare, both runs) as one HTML file: schedule, curves by "
+                 "phase, weight histograms at every phase boundary, sparsity, metadata");
+  app.add_option("--report-data", o.report_data,
+                 "write what --report draws as JSON records; dsd_report merges the records of "
+                 "several runs (e.g. seeds) into one report");
+  app.add_option("--report-name", o.report_name,
+                 "the chosen mode's name in --report and --report-data (default: the mode); runs "
+                 "of one name are drawn as seeds of one configuration (mean ± sd)");
 }
 
 /// True for the modes that continue a trained dense model (the paper's protocol, its control).
@@ -355,6 +372,112 @@ struct RunResult {
   dsd::Report report;
   std::vector<EpochRow> rows;
   double test_accuracy = 0.0;
+  std::optional<dsd::io::RunRecord> record;  ///< with --report or --report-data
+};
+
+/// Whether the runs are recorded for --report or --report-data.
+inline bool records_wanted(const Options& o) { return !o.report.empty() || !o.report_data.empty(); }
+
+/// The CPU's name as /proc/cpuinfo gives it ("unknown CPU" elsewhere).
+inline std::string cpu_name() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos)
+      return line.substr(line.find_first_not_of(" \t", line.find(':') + 1));
+  return "unknown CPU";
+}
+
+/// What a report says about a run: what reproduces it and where it ran.
+inline std::vector<std::pair<std::string, std::string>> run_metadata(const Options& o,
+                                                                     const std::string& mode) {
+  int threads = 1;
+#if defined(_OPENMP)
+  threads = omp_get_max_threads();
+#endif
+  if (o.threads > 0) threads = o.threads;
+  return {{"mode", mode},
+          {"seed", std::to_string(o.seed)},
+          {"command", o.command_line},
+          {"optimizer", o.optimizer},
+          {"batch", std::to_string(o.batch * o.data_parallel.ranks)},
+          {"machine", cpu_name() + ", " + std::to_string(std::thread::hardware_concurrency()) +
+                          " cores, " + std::to_string(threads) + " threads" +
+                          (o.data_parallel.ranks > 1
+                               ? ", " + std::to_string(o.data_parallel.ranks) + " ranks"
+                               : std::string())},
+          {"dsd", format("%d.%d.%d", DSD_VERSION_MAJOR, DSD_VERSION_MINOR, DSD_VERSION_PATCH)}};
+}
+
+/// The record of a finished run of `mode` under `plan` with the run's `thresholds`, named for
+/// the report.
+template <class Thresholds>
+dsd::io::RunRecord make_record(const dsd::io::RunRecorder& recorder, const Options& o,
+                               const std::string& mode, const dsd::Plan& plan,
+                               const Thresholds& thresholds, const RunResult& result,
+                               const std::optional<dsd::SensitivityTable>& sensitivity) {
+  const bool control = modes_to_run(o).size() > 1 && mode != o.mode;
+  dsd::io::RunRecord r = recorder.record(o.report_name.empty() || control ? mode : o.report_name,
+                                         plan, thresholds);
+  r.metadata = run_metadata(o, mode);
+  r.results = {{"test accuracy", result.test_accuracy}};  // the caller's, once it is known
+  if (sensitivity) {
+    r.sensitivity = *sensitivity;
+    r.max_drop = o.sensitivity_drop.value_or(0.0);
+  }
+  return r;
+}
+
+/// Writes --report and --report-data from the runs' records (rank 0 only).
+inline void write_reports(const Options& o, const std::vector<RunResult>& runs) {
+  if (!records_wanted(o) || o.data_parallel.rank != 0) return;
+  std::vector<dsd::io::RunRecord> records;
+  for (const auto& r : runs)
+    if (r.record) records.push_back(*r.record);
+  if (!o.report.empty()) {
+    std::string title = o.command_line.substr(0, o.command_line.find(' ')) + ": ";
+    for (std::size_t i = 0; i < records.size(); ++i) title += (i > 0 ? " vs " : "") + records[i].name;
+    dsd::io::write_report(o.report, records, {.title = title});
+    std::cout << "report written to " << o.report << "\n";
+  }
+  if (!o.report_data.empty()) {
+    dsd::io::write_run_records(o.report_data, records);
+    std::cout << "run records written to " << o.report_data << "\n";
+  }
+}
+
+/// The line a terminal shows within an epoch, redrawn in place: batches done, images per second
+/// and the time left. Nothing at all when standard output is not a terminal (a log, a pipe,
+/// ctest); cleared when the epoch ends (or is interrupted), before the epoch's own line.
+class LiveLine {
+ public:
+  LiveLine(bool wanted, std::size_t total, std::size_t images_per_batch)
+      : on_(wanted && ::isatty(STDOUT_FILENO) == 1), total_(total), images_(images_per_batch) {}
+  LiveLine(const LiveLine&) = delete;
+  LiveLine& operator=(const LiveLine&) = delete;
+  ~LiveLine() {
+    if (shown_) std::cout << "\r\033[K" << std::flush;
+  }
+  /// After `done` of the epoch's batches (at most 4 redraws a second).
+  void update(std::size_t done) {
+    if (!on_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (shown_ && now - last_ < std::chrono::milliseconds(250)) return;
+    last_ = now;
+    shown_ = true;
+    const double secs = std::chrono::duration<double>(now - start_).count();
+    const double rate = secs > 0.0 ? static_cast<double>(done * images_) / secs : 0.0;
+    const double left = rate > 0.0 ? static_cast<double>((total_ - done) * images_) / rate : 0.0;
+    const auto eta = static_cast<long>(left + 0.5);
+    std::cout << format("\r  batch %zu/%zu  %.0f img/s  ETA %ld:%02ld\033[K", done, total_, rate,
+                        eta / 60, eta % 60)
+              << std::flush;
+  }
+
+ private:
+  bool on_;
+  bool shown_ = false;
+  std::size_t total_, images_;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_{};
 };
 
 /// One optimizer step over every parameter: the model's own (the GPU MLP updates all its
@@ -394,6 +517,8 @@ inline Options baseline_options(const Options& o) {
   b.lr = o.lrs.empty() ? o.lr : o.lrs[0];
   b.lrs.clear();
   b.baseline.clear();
+  b.report.clear();  // the report shows the runs asked for, not the baseline they continue
+  b.report_data.clear();
   std::cout << "training the dense baseline (" << baseline_key(o) << ") into " << o.baseline
             << "\n";
   return b;
@@ -449,7 +574,7 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
   std::vector<std::size_t> order(data.train.count);
   std::vector<float> xb(model.batch() * fashion::Split::pixels);
   std::vector<std::uint8_t> yb(model.batch());
-  RunResult result{mode, {}, {}, 0.0};
+  RunResult result{mode, {}, {}, 0.0, {}};
   auto weights = model.weights();
   auto params = model.all();
   auto epoch_start = std::chrono::steady_clock::now();
@@ -543,6 +668,7 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
     double loss = 0;
     const std::size_t batches = count;
     const std::size_t first = std::exchange(resume_batch, 0);
+    LiveLine live(!o.quiet && o.data_parallel.rank == 0, batches, global_batch);
     for (std::size_t b = first; b < batches; ++b) {
       for (std::size_t j = 0; j < model.batch(); ++j) {
         const std::size_t src =
@@ -568,6 +694,7 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
       std::visit([&](const auto& op) { step_all(model, op, params); }, opt);
       if (o.after_step) o.after_step(ctx);
       ++batches_run;
+      live.update(b + 1);
       const auto stop =
           stop_requested(o.stop_after_batches > 0 && batches_run == o.stop_after_batches);
       if (stop && b + 1 < batches) {  // at an epoch's end the after_epoch checkpoint handles it
@@ -598,17 +725,24 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
       throw Interrupted{*stop, dsd::Position::after(ctx), 0};
   };
   if (!o.quiet && o.data_parallel.rank == 0) cb.progress = &std::cout;
+  std::optional<dsd::io::RunRecorder> recorder;  // last: it chains the hooks set above
+  if (records_wanted(o)) recorder.emplace().attach(cb, weights);
+  std::optional<dsd::SensitivityTable> sensitivity;
 
   const auto run_with = [&](const auto& thresholds) {
-    if (mode == "random-cut")
-      return dsd::run(weights, run_plan, thresholds, cb, dsd::RandomCut{.seed = o.seed}, start);
-    return dsd::run(weights, run_plan, thresholds, cb, dsd::KeepmaxCut{}, start);
+    auto report = mode == "random-cut"
+                      ? dsd::run(weights, run_plan, thresholds, cb, dsd::RandomCut{.seed = o.seed}, start)
+                      : dsd::run(weights, run_plan, thresholds, cb, dsd::KeepmaxCut{}, start);
+    if (recorder)
+      result.record = make_record(*recorder, o, mode, run_plan, thresholds, result, sensitivity);
+    return report;
   };
   if (o.sensitivity_drop && mode != "dense") {
     result.report = run_with(dsd::SensitivitySparsity{
         .max_drop = *o.sensitivity_drop,
         .evaluate = cb.evaluate,
         .on_table = [&](const dsd::SensitivityTable& t) {
+          sensitivity = t;
           if (!o.sensitivity_out.empty()) {
             dsd::io::write_sensitivity_csv(o.sensitivity_out + ".csv", t);
             dsd::io::write_sensitivity_json(o.sensitivity_out + ".json", t, *o.sensitivity_drop);
@@ -623,6 +757,7 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
     result.report = run_with(dsd::UniformSparsity{.sparsity = o.sparsity});
   }
   result.test_accuracy = model.accuracy(data.test);
+  if (result.record) result.record->results = {{"test accuracy", result.test_accuracy}};
   return result;
 }
 
@@ -656,7 +791,30 @@ inline void print_results(const Options& o, const std::vector<RunResult>& runs) 
                                      runs[0].test_accuracy, runs[1].test_accuracy);
   }
   if (!o.csv.empty() && o.data_parallel.rank == 0) write_csv(o.csv, runs);
+  write_reports(o, runs);
   std::cout << format("final test accuracy: %.4f\n", runs.back().test_accuracy);
+}
+
+/// The invocation as one line: the program's file name and its arguments, quoted where a shell
+/// would need it ('' for an empty one).
+inline std::string command_line(int argc, char** argv) {
+  std::string line = argc > 0 ? std::filesystem::path(argv[0]).filename().string() : "";
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const bool plain = !a.empty() && a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                         "0123456789-_=.,/:+@%") == std::string::npos;
+    std::string quoted = "'";
+    for (const char c : a) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    line += " " + (plain ? a : quoted + "'");
+  }
+  return line;
+}
+
+/// A report draws a whole run: one resumed from a checkpoint recorded only what followed it.
+inline void require_whole_run_for_report(const Options& o) {
+  DSD_REQUIRE(o.resume.empty() || !records_wanted(o), invalid_argument,
+              "--report and --report-data draw a whole run, and a resumed run records only the "
+              "epochs after its checkpoint; drop them, or report a run that is not resumed");
 }
 
 /// Parses flags (starting from `o`, the trainer's defaults), loads data, builds the model with
@@ -670,12 +828,14 @@ int main_with(int argc, char** argv, const char* description, Options o, MakeMod
   add_options(app, o);
   if (extra_flags) extra_flags(app);
   CLI11_PARSE(app, argc, argv);
+  o.command_line = command_line(argc, argv);
   try {
 #if defined(_OPENMP)
     if (o.threads > 0) omp_set_num_threads(o.threads);
 #endif
     DSD_REQUIRE(o.resume.empty() || !o.compare, invalid_argument,
                 "--resume continues one run; drop --compare");
+    require_whole_run_for_report(o);
     apply_recipe_optimizer(o);
     const Data data = load_data(o);
     std::cout << "train " << data.train.count << ", validation " << data.validation.count

@@ -13,6 +13,7 @@
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -145,6 +146,7 @@ experiments::RunResult train(const experiments::Options& o, const std::string& m
     model->train();
     double loss_sum = 0;
     std::size_t batches = 0;
+    experiments::LiveLine live(!o.quiet, most, o.batch);  // on a terminal: batches, img/s, ETA
     for (auto& batch : *loader) {
       if (batches == most) break;
       optimizer.zero_grad();
@@ -153,6 +155,7 @@ experiments::RunResult train(const experiments::Options& o, const std::string& m
       optimizer.step();
       layers.enforce(optimizer);  // + dsd: pruned weights and their optimizer state stay zero
       loss_sum += loss.item<double>(), ++batches;
+      live.update(batches);
     }
     return loss_sum / static_cast<double>(batches);
   };
@@ -166,7 +169,7 @@ experiments::RunResult train(const experiments::Options& o, const std::string& m
   };
   cb.evaluate = [&] { return accuracy(model, validation); };
 
-  experiments::RunResult result{mode, {}, {}, 0.0};
+  experiments::RunResult result{mode, {}, {}, 0.0, {}};
   auto epoch_start = std::chrono::steady_clock::now();
   cb.before_epoch = [&](const dsd::EpochContext&) {
     epoch_start = std::chrono::steady_clock::now();
@@ -177,18 +180,28 @@ experiments::RunResult train(const experiments::Options& o, const std::string& m
     result.rows.push_back(experiments::epoch_row(ctx, loss, val, accuracy(model, test), layers, secs));
   };
   if (!o.quiet) cb.progress = &std::cout;
+  std::optional<dsd::io::RunRecorder> recorder;  // --report: last, it chains the hooks above
+  if (experiments::records_wanted(o)) recorder.emplace().attach(cb, layers);
+  std::optional<dsd::SensitivityTable> sensitivity;
   const dsd::Plan schedule = experiments::plan_for(o, mode, experiments::layer_names(layers),
                                                        batches_per_epoch);
   const auto run_with = [&](const auto& thresholds) {
-    if (mode == "random-cut")
-      return dsd::run(layers, schedule, thresholds, cb, dsd::RandomCut{.seed = o.seed});
-    return dsd::run(layers, schedule, thresholds, cb);
+    auto report = mode == "random-cut"
+                      ? dsd::run(layers, schedule, thresholds, cb, dsd::RandomCut{.seed = o.seed})
+                      : dsd::run(layers, schedule, thresholds, cb);
+    if (recorder)
+      result.record = experiments::make_record(*recorder, o, mode, schedule, thresholds, result,
+                                               sensitivity);
+    return report;
   };
   result.report = o.sensitivity_drop && mode != "dense"
-                      ? run_with(dsd::SensitivitySparsity{.max_drop = *o.sensitivity_drop,
-                                                          .evaluate = cb.evaluate})
+                      ? run_with(dsd::SensitivitySparsity{
+                            .max_drop = *o.sensitivity_drop,
+                            .evaluate = cb.evaluate,
+                            .on_table = [&](const dsd::SensitivityTable& t) { sensitivity = t; }})
                       : run_with(dsd::UniformSparsity{.sparsity = o.sparsity});
   result.test_accuracy = accuracy(model, test);
+  if (result.record) result.record->results = {{"test accuracy", result.test_accuracy}};
   if (!write_baseline.empty()) save_baseline(write_baseline, o, model, optimizer);
   return result;
 }
@@ -202,6 +215,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Dense-Sparse-Dense training of a LeNet-5 CNN on Fashion-MNIST (libtorch)"};
   experiments::add_options(app, o);
   CLI11_PARSE(app, argc, argv);
+  o.command_line = experiments::command_line(argc, argv);
   try {
     experiments::apply_recipe_optimizer(o);
     DSD_REQUIRE(o.resume.empty() && o.checkpoint.empty() && o.stop_after_batches == 0,
