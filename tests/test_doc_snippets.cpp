@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <dsd/dsd.hpp>
 #include <dsd/io/checkpoint.hpp>
+#include <dsd/io/report.hpp>
+#include <dsd/io/run_recorder.hpp>
 #include <filesystem>
 #include <map>
 #include <span>
@@ -104,4 +106,32 @@ TEST_CASE("guide: a checkpoint of two layers round-trips with user metadata") {
   CHECK(fc1.mask().count() == 30);
   std::filesystem::current_path(cwd);
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("guide: a run recorded and written as an HTML report") {
+  auto w = dsd_test::uniform<float>(400, 5);
+  dsd::Masked fc1(w, "fc1");
+  auto layers = dsd::layers(fc1);
+  dsd::Callbacks cb;
+  cb.set_lr = dsd::lr_from_context;
+  cb.train_epoch = [&](const dsd::EpochContext&) { return 0.5; };
+  cb.evaluate = [] { return 0.75; };
+  const dsd::Schedule schedule{.dense_epochs = 1, .sparse_epochs = 1, .redense_epochs = 1, .lr = 0.1};
+  const dsd::UniformSparsity thresholds{.sparsity = 0.5};
+  const dsd_test::TempDir dir("dsd_doc_report");
+  const auto cwd = std::filesystem::current_path();
+  std::filesystem::current_path(dir.path);
+  // example-begin guide-report
+  dsd::io::RunRecorder recorder;
+  recorder.attach(cb, layers);  // after your own hooks: it chains them
+  dsd::run(layers, schedule, thresholds, cb);
+  dsd::io::RunRecord run = recorder.record("dsd", schedule.plan(), thresholds);
+  run.metadata = {{"seed", "1"}};
+  dsd::io::write_report("run.html", {run}, {.title = "fc1, D -> S -> D"});
+  // example-end guide-report
+  std::filesystem::current_path(cwd);
+  CHECK(recorder.boundaries().size() == 6);
+  CHECK(run.schedule[1].before == "prune: 0.5 of each layer");
+  CHECK(run.boundaries[2].layers[0].pruned == 200);  // S opening: half of fc1 pruned
+  CHECK(std::filesystem::file_size(dir.path / "run.html") > 1000);
 }
