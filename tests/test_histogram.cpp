@@ -76,6 +76,36 @@ TEST_CASE("histograms equal a direct count, float and double, across parallel ch
   check(double{});
 }
 
+TEST_CASE("the range found is the largest finite kept |w|: pruned, infinite and tail values") {
+  const auto check = [](auto tag) {
+    using S = decltype(tag);
+    // 3 chunks' worth and a tail block of 37: the maximum sits in the tail, a larger one is
+    // pruned, infinities are kept but not finite.
+    auto w = dsd_test::uniform<S>((std::size_t{3} << 15) + 37, 11, 0.5);
+    w[w.size() - 5] = S(-0.875);                          // the largest finite kept |w|
+    w[70] = std::numeric_limits<S>::infinity();           // kept, counted above the range
+    w[71] = -std::numeric_limits<S>::infinity();          // kept, counted below it
+    w[w.size() - 1] = S(3.0);                             // pruned below
+    dsd::Masked layer(w, "tail");
+    dsd::BitMask mask(w.size(), true);
+    mask.set(w.size() - 1, false);
+    layer.set_mask(mask, 0.0);
+    w[w.size() - 1] = S(3.0);  // a pruned position holding a value: it never sets the range
+    const auto h = dsd::io::weight_histogram(layer, {.bins = 8});
+    CHECK(h.range == 0.875);
+    CHECK(h.above == 1);
+    CHECK(h.below == 1);
+    CHECK(h.pruned == 1);
+    CHECK(h.kept() == w.size() - 1);
+    CHECK(h.counts.front() >= 1);  // -0.875 is in the first bin
+  };
+  check(float{});
+  check(double{});
+  std::vector<float> zeros(100, 0.0f);
+  dsd::Masked z(zeros, "zeros");
+  CHECK(dsd::io::weight_histogram(z, {.bins = 4}).range == 1.0);  // all kept zero: range 1
+}
+
 TEST_CASE("a NaN weight is refused by name and index; bad options are refused") {
   std::vector<float> w = {0.5f, std::nanf(""), 0.25f};
   dsd::Masked layer(w, "fc1");

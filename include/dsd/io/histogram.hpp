@@ -6,12 +6,15 @@
 /// weights (two when the range is to be found), no copy; host layers (device layers: `dsd::cuda::weight_histogram`).
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "dsd/masked.hpp"
@@ -50,22 +53,71 @@ struct WeightHistogram {
 };
 
 namespace detail {
-/// The largest finite |w| over kept positions (0 when none), per chunk in parallel.
+/// For each byte value, its 8 bits as 8 lanes of all-ones or zero `U`s: a mask word's bits
+/// widened to lanes with 8 table reads, where a shift per bit does not vectorise on x86-64's
+/// baseline (SSE2 has no per-lane variable shifts).
+template <class U>
+struct BitLanes {
+  U lanes[256][8]{};
+  constexpr BitLanes() {
+    for (int b = 0; b < 256; ++b)
+      for (int k = 0; k < 8; ++k) lanes[b][k] = (b >> k & 1) != 0 ? static_cast<U>(~U{0}) : U{0};
+  }
+};
+template <class U>
+inline constexpr BitLanes<U> bit_lanes{};
+
+/// Widens the 64 bits of `word` into `out[0..64)` (all ones: kept).
+template <class U>
+inline void widen_bits(std::uint64_t word, U* out) {
+  for (int b = 0; b < 8; ++b)
+    std::memcpy(out + 8 * b, bit_lanes<U>.lanes[(word >> (8 * b)) & 0xFFu], 8 * sizeof(U));
+}
+
+/// The largest finite |w| over kept positions (0 when none), per chunk in parallel. Blocks of 64
+/// weights, one mask word each, and a branch-free maximum on the weights' bits that the compiler
+/// vectorises: |w| is the bits without the sign, a pruned position or a non-finite value (bits at
+/// or above the infinity's) becomes 0, and for non-negative IEEE values the largest bits are the
+/// largest value. Exact.
 template <class S, class M>
 double largest_kept(std::span<const S> w, const M& mask) {
-  const std::size_t chunks =
-      dsd::detail::parallel_chunk_count(w.size(), dsd::detail::parallel_threshold);
+  using U = std::conditional_t<sizeof(S) == 4, std::uint32_t, std::uint64_t>;
+  using I = std::make_signed_t<U>;
+  static_assert(sizeof(S) == sizeof(U) && std::numeric_limits<S>::is_iec559);
+  constexpr U magnitude = static_cast<U>(~U{0}) >> 1;
+  const auto infinity = static_cast<I>(std::bit_cast<U>(std::numeric_limits<S>::infinity()));
+  const std::size_t blocks = (w.size() + 63) / 64, min_blocks = dsd::detail::parallel_threshold / 64;
+  const std::size_t chunks = dsd::detail::parallel_chunk_count(blocks, min_blocks);
   std::vector<double> top(chunks, 0.0);
   dsd::detail::parallel_chunks_indexed(
-      w.size(), dsd::detail::parallel_threshold,
-      [&](std::size_t c, std::size_t begin, std::size_t end) noexcept {
-        double t = 0.0;
-        for (std::size_t i = begin; i < end; ++i) {
-          const double a = std::fabs(static_cast<double>(w[i]));
-          const bool counts = mask.test(i) && a <= std::numeric_limits<double>::max();  // not inf, NaN
-          t = counts && a > t ? a : t;
+      blocks, min_blocks, [&](std::size_t c, std::size_t first, std::size_t stop) noexcept {
+        I best[16] = {};  // 16 running maxima, so that the loop has no dependency chain
+        U kept[64];
+        for (std::size_t blk = first; blk < stop; ++blk) {
+          const std::size_t i0 = blk * 64, m = std::min<std::size_t>(64, w.size() - i0);
+          if constexpr (requires { mask.words(); }) {
+            widen_bits(mask.words()[blk], kept);
+          } else {
+            for (std::size_t j = 0; j < m; ++j) kept[j] = mask.test(i0 + j) ? static_cast<U>(~U{0}) : U{0};
+          }
+          const S* const x0 = w.data() + i0;
+          const auto take = [&](std::size_t j, std::size_t lane) {
+            U bits;
+            std::memcpy(&bits, x0 + j, sizeof bits);
+            const auto a = static_cast<I>(bits & magnitude & kept[j]);
+            const I v = a < infinity ? a : I{0};
+            best[lane] = v > best[lane] ? v : best[lane];
+          };
+          if (m == 64) {  // fixed trip counts: what the vectoriser needs
+            for (std::size_t k = 0; k < 64; k += 16)
+              for (std::size_t j = 0; j < 16; ++j) take(k + j, j);
+          } else {
+            for (std::size_t j = 0; j < m; ++j) take(j, j & 15);
+          }
         }
-        top[c] = t;
+        I t = 0;
+        for (const I b : best) t = b > t ? b : t;
+        top[c] = static_cast<double>(std::bit_cast<S>(static_cast<U>(t)));
       });
   return top.empty() ? 0.0 : *std::max_element(top.begin(), top.end());
 }
@@ -115,13 +167,13 @@ template <masked_parameter L>
         for (std::size_t blk = first; blk < stop; ++blk) {
           const std::size_t i0 = blk * 64, m = std::min<std::size_t>(64, w.size() - i0);
           if constexpr (requires { mask.words(); }) {  // a bit mask: this block is one word
-            const std::uint64_t word = mask.words()[blk];
-            for (std::size_t j = 0; j < m; ++j) kept[j] = static_cast<std::uint8_t>(word >> j & 1u);
+            detail::widen_bits(mask.words()[blk], kept);
+            for (std::size_t j = 0; j < m; ++j) kept[j] &= 1u;
           } else {
             for (std::size_t j = 0; j < m; ++j) kept[j] = mask.test(i0 + j) ? 1 : 0;
           }
           const S* const x0 = w.data() + i0;
-          for (std::size_t j = 0; j < m; ++j) {
+          const auto slot_of = [&](std::size_t j) {
             const auto x = static_cast<double>(x0[j]);
             double t = (x + r) * scale;
             t = t >= 0.0 ? t : 0.0;  // also NaN: a valid index before its slot replaces it
@@ -131,6 +183,11 @@ template <masked_parameter L>
             const std::uint32_t in = (x >= -r) & (x <= r), lo = x < -r, hi = x > r, bad = x != x;
             const std::uint32_t where = bin * in + below * lo + above * hi + nan_slot * bad;
             slot[j] = pruned + kept[j] * (where - pruned);  // unsigned wrap is exact
+          };
+          if (m == 64) {  // a fixed trip count: what the vectoriser needs
+            for (std::size_t j = 0; j < 64; ++j) slot_of(j);
+          } else {
+            for (std::size_t j = 0; j < m; ++j) slot_of(j);
           }
           for (std::size_t j = 0; j < m; ++j) ++part[(j & 3) * stride + slot[j]];
         }
