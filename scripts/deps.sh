@@ -11,8 +11,9 @@ dsd_packages=(cmake make g++ pkg-config libeigen3-dev libdnnl-dev ocl-icd-opencl
 # `locales` for the de_DE source that localedef compiles for the decimal-comma test; `chromium`,
 # the browser that renders the HTML report headless (tests/cli/report_browser.py).
 dsd_test_packages=(python3 python3-venv python3-numpy locales chromium)
-# The libtorch adapter (dsd::torch), its tests, example and benchmark: Debian's libtorch (CPU).
-dsd_torch_packages=(libtorch-dev)
+# The libtorch adapter (dsd::torch), its tests, example and benchmark: Debian's libtorch (CPU);
+# its TorchScript test wraps torchvision models that Debian's python3-torch exports at test time.
+dsd_torch_packages=(libtorch-dev python3-torch python3-torchvision)
 # Distributed pruning (dsd::dist) and its tests under mpiexec: Open MPI.
 dsd_dist_packages=(libopenmpi-dev openmpi-bin)
 

@@ -1,8 +1,9 @@
 #pragma once
 /// \file
 /// dsd inside a libtorch trainer (link `dsd::torch`): a `torch::Tensor` as a dsd parameter
-/// tensor, a module's weights wrapped by their registered names, `torch::optim` state kept masked,
-/// and the schedule's learning rate written into a `torch::optim` optimizer.
+/// tensor, a module's weights wrapped by their registered names (a `torch::nn::Module`, or a
+/// TorchScript `torch::jit::Module` exported from Python), `torch::optim` state kept masked, and
+/// the schedule's learning rate written into a `torch::optim` optimizer.
 ///
 ///     auto layers = dsd::torch::wrap(*model);          // "features.0.weight", ... (no biases)
 ///     torch::optim::SGD opt(model->parameters(), torch::optim::SGDOptions(0.01).momentum(0.9));
@@ -320,6 +321,36 @@ class Layers {
   }
 };
 
+namespace detail {
+/// What every `wrap` does with a module's parameters `named` (name, tensor), in order.
+template <floating_scalar S>
+Layers<S> wrap_named(const std::vector<std::pair<std::string, ::torch::Tensor>>& named,
+                     const WrapOptions& options) {
+  const auto has = [&](const std::string& name) {
+    return std::any_of(named.begin(), named.end(), [&](const auto& item) { return item.first == name; });
+  };
+  for (const auto& name : options.exclude) {
+    std::string names;
+    for (const auto& item : named) names += (names.empty() ? "" : ", ") + item.first;
+    DSD_REQUIRE(has(name), invalid_argument, "exclude: \"", name,
+                "\" is not a parameter of the module; parameters: ", names);
+  }
+  // A tied tensor excluded under any of its names is excluded under all of them.
+  std::vector<const void*> excluded_impls;
+  for (const auto& [name, p] : named)
+    if (std::find(options.exclude.begin(), options.exclude.end(), name) != options.exclude.end())
+      excluded_impls.push_back(p.unsafeGetTensorImpl());
+  std::vector<std::pair<std::string, ::torch::Tensor>> chosen;
+  for (const auto& [name, p] : named) {
+    const bool excluded = std::find(excluded_impls.begin(), excluded_impls.end(),
+                                    p.unsafeGetTensorImpl()) != excluded_impls.end();
+    if (!excluded && options.select(name, p)) chosen.emplace_back(name, p);
+  }
+  DSD_REQUIRE(!chosen.empty(), invalid_argument, "wrap: no parameter of the module was selected");
+  return Layers<S>(chosen);
+}
+}  // namespace detail
+
 /// Wraps the weights of `module` chosen by `options`, by their registered names
 /// (`features.0.weight`), in registration order. A tied weight is wrapped once under its first
 /// name (`Layers::aliases` gives the others; excluding any of its names excludes it). Throws if
@@ -328,27 +359,20 @@ class Layers {
 /// partly overlap.
 template <floating_scalar S = float>
 [[nodiscard]] Layers<S> wrap(::torch::nn::Module& module, const WrapOptions& options = {}) {
-  const auto named = module.named_parameters(/*recurse=*/true);
-  for (const auto& name : options.exclude) {
-    std::string names;
-    for (const auto& item : named) names += (names.empty() ? "" : ", ") + item.key();
-    DSD_REQUIRE(named.contains(name), invalid_argument, "exclude: \"", name,
-                "\" is not a parameter of the module; parameters: ", names);
-  }
-  // A tied tensor excluded under any of its names is excluded under all of them.
-  std::vector<const void*> excluded_impls;
-  for (const auto& item : named)
-    if (std::find(options.exclude.begin(), options.exclude.end(), item.key()) != options.exclude.end())
-      excluded_impls.push_back(item.value().unsafeGetTensorImpl());
-  std::vector<std::pair<std::string, ::torch::Tensor>> chosen;
-  for (const auto& item : named) {
-    const bool excluded = std::find(excluded_impls.begin(), excluded_impls.end(),
-                                    item.value().unsafeGetTensorImpl()) != excluded_impls.end();
-    if (!excluded && options.select(item.key(), item.value()))
-      chosen.emplace_back(item.key(), item.value());
-  }
-  DSD_REQUIRE(!chosen.empty(), invalid_argument, "wrap: no parameter of the module was selected");
-  return Layers<S>(chosen);
+  std::vector<std::pair<std::string, ::torch::Tensor>> named;
+  for (const auto& item : module.named_parameters(/*recurse=*/true)) named.emplace_back(item.key(), item.value());
+  return detail::wrap_named<S>(named, options);
+}
+
+/// As above, for a TorchScript module (`torch::jit::load(path)`: scripted or traced in Python,
+/// e.g. a torchvision model): its parameters under the names Python gave them
+/// (`layer1.0.conv1.weight`), the same default selection and exclusions; `enforce(optimizer)`
+/// and `step` work as for a `torch::nn::Module` (an optimizer over `module.parameters()`).
+template <floating_scalar S = float>
+[[nodiscard]] Layers<S> wrap(::torch::jit::Module& module, const WrapOptions& options = {}) {
+  std::vector<std::pair<std::string, ::torch::Tensor>> named;
+  for (const auto& item : module.named_parameters(/*recurse=*/true)) named.emplace_back(item.name, item.value);
+  return detail::wrap_named<S>(named, options);
 }
 
 /// As above, for a module held by `torch::nn::ModuleHolder` (`LeNet5 model; wrap(model)`).
