@@ -2,7 +2,8 @@
 """Exports torchvision models as TorchScript for the TorchScript wrapping test (test_torchscript):
 ResNet-18 scripted (torch.jit.script) and SqueezeNet 1.0 traced (torch.jit.trace), untrained
 (no weights are downloaded), each beside a JSON list of its parameters' names and shapes as Python
-sees them. Debian's python3-torch and python3-torchvision (0.14); exits 77 (skipped) without them.
+sees them; and torchvision_shapes.json, the names and shapes of every torchvision network the
+paper uses, for test_paper_nets. Debian's python3-torch and python3-torchvision (0.14); exits 77 (skipped) without them.
 
 usage: export_torchvision.py OUT_DIR"""
 import json
@@ -36,5 +37,27 @@ for name, (model, how, total) in models.items():
         json.dump({"how": how, "total": total,
                    "parameters": [[n, list(p.shape)] for n, p in model.named_parameters()]}, f)
     print(f"{name}: {how.replace('script', 'scripte')}d, {got} parameters, {len(list(model.parameters()))} tensors")
+# The names and shapes of every torchvision network the paper uses, for test_paper_nets (the
+# libtorch definitions in experiments/torch/paper_nets.hpp must match them parameter by parameter).
+nets = {
+    "alexnet": (lambda: torchvision.models.alexnet(weights=None), 61_100_840),
+    "vgg16": (lambda: torchvision.models.vgg16(weights=None), 138_357_544),
+    "googlenet": (lambda: torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False), 6_624_904),
+    "googlenet_aux": (lambda: torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=False), None),
+    "resnet18": (lambda: torchvision.models.resnet18(weights=None), 11_689_512),
+    "resnet50": (lambda: torchvision.models.resnet50(weights=None), 25_557_032),
+    "resnet152": (lambda: torchvision.models.resnet152(weights=None), 60_192_808),
+    "squeezenet1_0": (lambda: torchvision.models.squeezenet1_0(weights=None), 1_248_424),
+}
+shapes = {}
+for name, (make, total) in nets.items():
+    model = make()
+    got = sum(p.numel() for p in model.parameters())
+    assert total is None or got == total, f"{name}: {got} parameters, expected {total}"
+    shapes[name] = {"total": got, "parameters": [[n, list(p.shape)] for n, p in model.named_parameters()]}
+    del model
+with open(os.path.join(out, "torchvision_shapes.json"), "w") as f:
+    json.dump(shapes, f)
+print("names and shapes of", ", ".join(f"{k} ({v['total']})" for k, v in shapes.items()))
 with open(os.path.join(out, "exported"), "w") as f:  # last: every model above is complete
     f.write("ok\n")
