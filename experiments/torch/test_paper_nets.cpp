@@ -3,7 +3,9 @@
 // builds (torchvision_shapes.json, written at test time by tests/torch/export_torchvision.py; its
 // directory in DSD_TORCHSCRIPT_DIR), the published totals, a forward pass of the right shape, and
 // what dsd wraps: the convolution and FC weights, BatchNorm and biases dense, the first
-// convolution excluded by name as the paper's CNN recipes do, exact prune counts.
+// convolution excluded by name as the paper's CNN recipes do, exact prune counts. And the
+// recurrent networks written from the papers' figures (paper_rnns.hpp): NeuralTalk, DeepSpeech 1
+// and 2, each layer's parameter count as the tables give it.
 #include <dsd/adapters/torch.hpp>
 #undef CHECK
 #undef CHECK_EQ
@@ -26,6 +28,7 @@
 #include <vector>
 
 #include "paper_nets.hpp"
+#include "paper_rnns.hpp"
 
 namespace {
 
@@ -111,4 +114,112 @@ TEST_CASE("one prune of VGG-16's 138 M weights removes exactly round(s n) of eac
   }
   CHECK(n == 138'357'544 - 1'728 - 13'416);  // less features.0.weight and every bias
   CHECK(layers.at("classifier.0.weight").size() == 25088u * 4096u);
+}
+
+namespace {
+
+/// Parameters per layer: the name up to its last dot ("rnn4.weight_hh_forward" -> "rnn4"), a
+/// BatchNorm "X_bn" counted with its layer "X".
+std::vector<std::pair<std::string, std::int64_t>> per_layer(torch::nn::Module& m) {
+  std::vector<std::pair<std::string, std::int64_t>> out;
+  for (const auto& p : m.named_parameters(true)) {
+    std::string layer = p.key().substr(0, p.key().find('.'));
+    if (layer.size() > 3 && layer.ends_with("_bn")) layer.resize(layer.size() - 3);
+    if (out.empty() || out.back().first != layer) out.emplace_back(layer, 0);
+    out.back().second += p.value().numel();
+  }
+  return out;
+}
+
+std::int64_t total_of(const std::vector<std::pair<std::string, std::int64_t>>& layers) {
+  std::int64_t n = 0;
+  for (const auto& l : layers) n += l.second;
+  return n;
+}
+
+std::size_t nonzero_where_pruned(const torch::Tensor& t, const dsd::BitMask& mask) {
+  const float* p = t.data_ptr<float>();
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < mask.size(); ++i) n += !mask.test(i) && p[i] != 0.0f;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("DeepSpeech 1 has Table 6's layers; its recipe's Nesterov steps keep pruned weights at zero") {
+  torch::manual_seed(2);
+  experiments::paper::DeepSpeech1 ds1;
+  using L = std::vector<std::pair<std::string, std::int64_t>>;
+  CHECK(per_layer(*ds1) == L{{"fc1", 1'814'528}, {"fc2", 1'049'600}, {"fc3", 1'049'600},
+                             {"rnn4", 3'146'752}, {"fc5", 1'049'600}, {"out", 29'725}});
+  CHECK(total_of(per_layer(*ds1)) == 8'139'805);  // "8.14 M"
+  auto layers = dsd::torch::wrap(ds1);  // every FC and recurrent weight; biases dense
+  REQUIRE(layers.size() == 8);
+  CHECK(layers[3].name() == "rnn4.weight_hh_forward");  // a module's own parameters first
+  CHECK(layers[4].name() == "rnn4.weight_hh_backward");
+  CHECK(layers[5].name() == "rnn4.input.weight");
+  torch::optim::SGD opt(ds1->parameters(), torch::optim::SGDOptions(8e-4).momentum(0.9).nesterov(true));
+  const auto step = [&](int seed) {
+    torch::manual_seed(seed);
+    const auto x = torch::randn({12, 2, 11 * 161});  // 12 frames of 11 x 161 context, batch 2
+    const auto targets = torch::randint(1, 29, {2, 4}, torch::kLong);
+    const auto loss = torch::nn::functional::ctc_loss(ds1->forward(x), targets, torch::full({2}, 12, torch::kLong),
+                                                      torch::full({2}, 4, torch::kLong));
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+    layers.enforce(opt);
+    return loss.item<double>();
+  };
+  CHECK(std::isfinite(step(1)));
+  dsd::prune(layers, dsd::UniformSparsity{.sparsity = 0.5});  // the recipe's first round
+  layers.enforce(opt);
+  for (const auto& l : layers) CHECK(l.size() - l.mask().count() == std::size_t(0.5 * double(l.size()) + 0.5));
+  CHECK(std::isfinite(step(2)));
+  CHECK(std::isfinite(step(3)));
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    CAPTURE(layers[i].name());
+    CHECK(nonzero_where_pruned(layers.parameter(i), layers[i].mask()) == 0);
+    auto& state = *opt.state().at(c10::guts::to_string(layers.parameter(i).unsafeGetTensorImpl()));
+    CHECK(nonzero_where_pruned(static_cast<torch::optim::SGDParamState&>(state).momentum_buffer(),
+                               layers[i].mask()) == 0);
+  }
+}
+
+TEST_CASE("DeepSpeech 2 has Table 8's layers (its output's 95,054 aside) and runs a spectrogram") {
+  torch::manual_seed(3);
+  experiments::paper::DeepSpeech2 ds2;
+  using L = std::vector<std::pair<std::string, std::int64_t>>;
+  L expected{{"conv1", 19'616}, {"conv2", 239'168}, {"rnn1", 8'507'840}};
+  for (int i = 2; i <= 7; ++i) expected.emplace_back("rnn" + std::to_string(i), 9'296'320);
+  expected.emplace_back("fc", 3'101'120);
+  expected.emplace_back("out", 95'094);  // Table 8: 95,054, which no layer over 1760 inputs has
+  CHECK(per_layer(*ds2) == expected);
+  CHECK(total_of(per_layer(*ds2)) == 67'740'758);  // "67.74 M"
+  auto layers = dsd::torch::wrap(ds2, {.exclude = {"conv1.weight", "conv2.weight"}});  // the recipe's conv*
+  CHECK(layers.size() == 7 * 3 + 2);  // per RNN layer its input and two recurrent matrices; fc, out
+  torch::NoGradGuard no_grad;
+  ds2->eval();
+  const torch::Tensor out = ds2->forward(torch::randn({2, 1, 161, 15}));
+  CHECK(out.sizes().vec() == std::vector<std::int64_t>{8, 2, 54});  // ceil(15 / 2) frames
+  CHECK(torch::isfinite(out).all().item<bool>());
+}
+
+TEST_CASE("NeuralTalk's LSTM generator has Karpathy's matrices and the paper's 6.8 M") {
+  torch::manual_seed(4);
+  experiments::paper::NeuralTalk talk;
+  using L = std::vector<std::pair<std::string, std::int64_t>>;
+  CHECK(per_layer(*talk) == L{{"We", 4096 * 512}, {"be", 512}, {"Ws", 2538 * 512}, {"WLSTM", 2'099'200},
+                              {"Wd", 512 * 2538}, {"bd", 2538}});
+  CHECK(total_of(per_layer(*talk)) == 6'798'314);
+  // The recipe prunes every matrix but the word embedding Ws.
+  auto layers = dsd::torch::wrap(talk, {.select = [](const std::string&, const torch::Tensor& p) { return p.dim() >= 2; },
+                                        .exclude = {"Ws"}});
+  REQUIRE(layers.size() == 3);
+  CHECK(layers[1].name() == "WLSTM");
+  dsd::prune(layers, dsd::UniformSparsity{.sparsity = 0.8});
+  CHECK(layers.at("WLSTM").mask().count() == 2'099'200 - 1'679'360);
+  torch::NoGradGuard no_grad;
+  const auto logits = talk->forward(torch::randn({2, 4096}), torch::randint(0, 2538, {6, 2}, torch::kLong));
+  CHECK(logits.sizes().vec() == std::vector<std::int64_t>{6, 2, 2538});
 }
