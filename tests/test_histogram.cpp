@@ -2,6 +2,7 @@
 // count, and the run recorder on a real D -> S -> D run.
 #include <doctest/doctest.h>
 
+#include <cfloat>
 #include <cmath>
 #include <dsd/dsd.hpp>
 #include <dsd/io/histogram.hpp>
@@ -106,6 +107,60 @@ TEST_CASE("the range found is the largest finite kept |w|: pruned, infinite and 
   CHECK(dsd::io::weight_histogram(z, {.bins = 4}).range == 1.0);  // all kept zero: range 1
 }
 
+TEST_CASE("weights on a bin's edge, tiny, huge or denormal go where the edges say") {
+  // Every inner edge, and the doubles just below it, for several bin counts and ranges.
+  for (const std::size_t bins : {2u, 3u, 7u, 10u, 37u, 64u})
+    for (const double range : {1.0, 0.3, 2.5e-7, 1e300, 1e-300}) {
+      CAPTURE(bins);
+      CAPTURE(range);
+      dsd::io::WeightHistogram shape{"", range, std::vector<std::uint64_t>(bins, 0)};
+      std::vector<double> w{-range, range};
+      for (std::size_t i = 1; i < bins; ++i) {
+        w.push_back(shape.edge(i));
+        w.push_back(std::nextafter(shape.edge(i), -INFINITY));
+        w.push_back(std::nextafter(shape.edge(i), INFINITY));
+      }
+      dsd::Masked layer(w, "edges");
+      const auto h = dsd::io::weight_histogram(layer, {.bins = bins, .range = range});
+      std::vector<std::uint64_t> direct(bins, 0);
+      for (const double x : w) {
+        std::size_t b = 0;
+        while (b + 1 < bins && x >= h.edge(b + 1)) ++b;
+        ++direct[b];
+      }
+      CHECK(h.counts == direct);
+      CHECK(h.below + h.above == 0);
+    }
+  {
+    std::vector<double> w{-0.8, 0.5};  // -0.8 is edge(1) of 10 bins over [-1, 1]
+    dsd::Masked layer(w, "edge");
+    const auto h = dsd::io::weight_histogram(layer, {.bins = 10, .range = 1.0});
+    CHECK(h.edge(1) == -0.8);
+    CHECK(h.counts[1] == 1);
+    CHECK(h.counts[7] == 1);
+  }
+  {
+    std::vector<float> w{-1e-20f, 1.0f};  // a tiny negative weight is left of zero
+    dsd::Masked layer(w, "tiny");
+    CHECK(dsd::io::weight_histogram(layer, {.bins = 2}).counts == std::vector<std::uint64_t>{1, 1});
+  }
+  {
+    std::vector<double> w{DBL_MAX, -1.0, 1.0};  // the range found stops at 1e300
+    dsd::Masked layer(w, "huge");
+    const auto h = dsd::io::weight_histogram(layer, {.bins = 4});
+    CHECK(h.range == 1e300);
+    CHECK(h.above == 1);
+    CHECK(h.counts == std::vector<std::uint64_t>{0, 1, 1, 0});
+  }
+  {
+    std::vector<double> w{5e-324, -1e-323, 0.0};  // denormal: the range found starts at 1e-300
+    dsd::Masked layer(w, "denormal");
+    const auto h = dsd::io::weight_histogram(layer, {.bins = 4});
+    CHECK(h.range == 1e-300);
+    CHECK(h.counts == std::vector<std::uint64_t>{0, 1, 2, 0});
+  }
+}
+
 TEST_CASE("a NaN weight is refused by name and index; bad options are refused") {
   std::vector<float> w = {0.5f, std::nanf(""), 0.25f};
   dsd::Masked layer(w, "fc1");
@@ -120,6 +175,9 @@ TEST_CASE("a NaN weight is refused by name and index; bad options are refused") 
                        "dsd: weight_histogram of layer \"fc1\": 0 bins; give 1 to 16777216", dsd::error);
   CHECK_THROWS_AS((void)dsd::io::weight_histogram(layer, {.bins = 4, .range = -1.0}), dsd::error);
   CHECK_THROWS_AS((void)dsd::io::weight_histogram(layer, {.bins = 4, .range = std::nan("")}), dsd::error);
+  CHECK_THROWS_WITH_AS((void)dsd::io::weight_histogram(layer, {.bins = 4, .range = 1e-301}),
+                       doctest::Contains("must be 0 (found from the weights) or within [1e-300, 1e300]"), dsd::error);
+  CHECK_THROWS_AS((void)dsd::io::weight_histogram(layer, {.bins = 4, .range = 1e301}), dsd::error);
 }
 
 TEST_CASE("the run recorder records every boundary and epoch of a D -> S -> D run") {

@@ -177,7 +177,7 @@ TEST_CASE("device histograms at exact edges, with infinities, all-zero and all-p
     for (std::size_t i = n; i < w.size(); ++i) mask.set(i, false);
     SameLayers<S> l(w, mask, "edges");
     check_same(l, {.bins = bins, .range = r});
-    check_same(l, {.bins = bins, .range = 0.0});  // range = the type's max: the extremes in bins
+    check_same(l, {.bins = bins, .range = 0.0});  // range found: float's max, or double's clamped to 1e300
     const auto d = dsd::cuda::weight_histogram(l.dev.layer, {.bins = bins, .range = r});
     CHECK(d.pruned == n);
     CHECK(d.above >= 2);  // +max, +inf (and nextafter(r) upwards)
@@ -259,6 +259,8 @@ TEST_CASE("bad histogram options are refused on the device with the host's messa
         dsd::io::HistogramOptions{.bins = 8, .range = -0.5},
         dsd::io::HistogramOptions{.bins = 8, .range = inf},
         dsd::io::HistogramOptions{.bins = 8, .range = nan},
+        dsd::io::HistogramOptions{.bins = 8, .range = 1e-301},
+        dsd::io::HistogramOptions{.bins = 8, .range = 1e301},
         dsd::io::HistogramOptions{.bins = 0, .range = -1}}) {
     CAPTURE(o.bins);
     CAPTURE(o.range);

@@ -20,12 +20,14 @@
 #include "dsd/masked.hpp"
 #include "dsd/detail/parallel.hpp"
 #include "dsd/error.hpp"
+#include "dsd/io/detail/bins.hpp"
 #include "dsd/layers.hpp"
 
 namespace dsd::io {
 
-/// How to bin: `bins` equal bins over [-range, range]; `range` 0 takes the layer's largest |w|
-/// (so every kept weight falls in a bin).
+/// How to bin: `bins` equal bins over [-range, range]; `range` 0 takes the layer's largest
+/// finite kept |w| (so every kept finite weight falls in a bin), kept within [1e-300, 1e300]. A
+/// range given must be 0 or within [1e-300, 1e300].
 struct HistogramOptions {
   std::size_t bins = 64;
   double range = 0.0;
@@ -40,9 +42,15 @@ struct WeightHistogram {
   std::uint64_t below = 0;            ///< kept weights below -range (-inf included)
   std::uint64_t above = 0;            ///< kept weights above range (+inf included)
 
-  /// Lower edge of bin `i` (`i` = bins gives the upper edge of the last).
+  /// Lower edge of bin `i` (`i` = bins gives the upper edge of the last): -range, the inner
+  /// edges of `detail::inner_edge`, range. A weight x is in bin i when edge(i) <= x < edge(i+1),
+  /// the last bin closed at range.
   [[nodiscard]] double edge(std::size_t i) const {
-    return -range + 2.0 * range * static_cast<double>(i) / static_cast<double>(counts.size());
+    const std::size_t n = counts.size();
+    if (i == 0) return -range;
+    if (i >= n) return range;
+    return detail::inner_edge(static_cast<double>(i), 0.5 * static_cast<double>(n),
+                              2.0 * range / static_cast<double>(n));
   }
   /// Kept weights, binned or outside the range.
   [[nodiscard]] std::uint64_t kept() const {
@@ -53,6 +61,23 @@ struct WeightHistogram {
 };
 
 namespace detail {
+/// Refuses bins outside 1..2^24 and a range that is neither 0 nor within [min_range,
+/// max_range], naming the layer (the host's and the device's checks).
+inline void check_histogram_options(const std::string& layer, const HistogramOptions& options) {
+  DSD_REQUIRE(options.bins >= 1 && options.bins <= (std::size_t{1} << 24), invalid_argument,
+              "weight_histogram of layer \"", layer, "\": ", options.bins, " bins; give 1 to 16777216");
+  DSD_REQUIRE(options.range == 0.0 || (options.range >= min_range && options.range <= max_range),
+              invalid_argument, "weight_histogram of layer \"", layer, "\": range ", options.range,
+              " must be 0 (found from the weights) or within [1e-300, 1e300]");
+}
+
+/// The range for a layer whose largest finite kept |w| is `largest`: 1 when that is 0 (every
+/// kept weight zero), else `largest` kept within [min_range, max_range].
+inline double range_from_largest(double largest) {
+  if (largest == 0.0) return 1.0;
+  return largest < min_range ? min_range : largest > max_range ? max_range : largest;
+}
+
 /// For each byte value, its 8 bits as 8 lanes of all-ones or zero `U`s: a mask word's bits
 /// widened to lanes with 8 table reads, where a shift per bit does not vectorise on x86-64's
 /// baseline (SSE2 has no per-lane variable shifts).
@@ -125,27 +150,20 @@ double largest_kept(std::span<const S> w, const M& mask) {
 
 /// The histogram of `layer` (host memory). A NaN weight cannot be binned: it throws
 /// `errc::non_finite` naming the layer and index. Bins hold kept positions only; a pruned
-/// position is counted in `pruned` whatever it holds. `options.bins` must be at least 1 and
-/// `options.range` finite and >= 0; a layer whose kept weights are all zero gets range 1 when
-/// asked to find it.
+/// position is counted in `pruned` whatever it holds. `options.bins` must be 1 to 2^24 and
+/// `options.range` 0 or within [1e-300, 1e300]; a range found is the largest finite kept |w|
+/// kept within those bounds, and 1 for a layer whose kept weights are all zero.
 template <masked_parameter L>
   requires(layer_space_v<L> == memory_space::host)
 [[nodiscard]] WeightHistogram weight_histogram(const L& layer, const HistogramOptions& options = {}) {
   using S = typename L::scalar_type;
-  DSD_REQUIRE(options.bins >= 1 && options.bins <= (std::size_t{1} << 24), invalid_argument,
-              "weight_histogram of layer \"", layer.name(), "\": ", options.bins,
-              " bins; give 1 to 16777216");
-  DSD_REQUIRE(std::isfinite(options.range) && options.range >= 0.0, invalid_argument,
-              "weight_histogram of layer \"", layer.name(), "\": range ", options.range,
-              " must be finite and >= 0");
+  detail::check_histogram_options(layer.name(), options);
   const std::span<const S> w = layer.weights();
   const auto& mask = layer.mask();
   WeightHistogram h{layer.name(), options.range, std::vector<std::uint64_t>(options.bins, 0)};
-  if (h.range == 0.0) {
-    h.range = detail::largest_kept(w, mask);
-    if (h.range == 0.0) h.range = 1.0;
-  }
-  const double r = h.range, scale = static_cast<double>(options.bins) / (2.0 * r);
+  if (h.range == 0.0) h.range = detail::range_from_largest(detail::largest_kept(w, mask));
+  const double r = h.range, inv_r = 1.0 / r, half_n = 0.5 * static_cast<double>(options.bins),
+               width = 2.0 * r / static_cast<double>(options.bins);
   const auto last = static_cast<double>(options.bins - 1);
   // Each weight goes to one slot, chosen without branches: its bin, or pruned, below, above,
   // NaN after the bins. Four interleaved copies of the slots keep a run of equal slots from
@@ -175,10 +193,7 @@ template <masked_parameter L>
           const S* const x0 = w.data() + i0;
           const auto slot_of = [&](std::size_t j) {
             const auto x = static_cast<double>(x0[j]);
-            double t = (x + r) * scale;
-            t = t >= 0.0 ? t : 0.0;  // also NaN: a valid index before its slot replaces it
-            t = t <= last ? t : last;
-            const auto bin = static_cast<std::uint32_t>(static_cast<std::int32_t>(t));  // t < 2^24
+            const std::uint32_t bin = detail::bin_of(x, inv_r, half_n, width, last);  // any x: a valid index
             // Arithmetic, not branches: a random mask would mispredict half of them.
             const std::uint32_t in = (x >= -r) & (x <= r), lo = x < -r, hi = x > r, bad = x != x;
             const std::uint32_t where = bin * in + below * lo + above * hi + nan_slot * bad;

@@ -48,35 +48,27 @@ __device__ inline bool kept_bit(const std::uint64_t* words, std::uint64_t i) {
   return ((words[i >> 6] >> (i & 63)) & 1u) != 0;
 }
 
-/// The histogram's range and scale on the device, computed as the host computes them: `given`
-/// when non-zero, else the largest kept finite |w| found (1 when that is 0); scale =
-/// bins / (2 r). The intrinsics round each operation to nearest, as the host's doubles do, and
-/// are never fused.
-__device__ inline void histogram_scale(double given, const unsigned long long* found, unsigned bins,
-                                       double& r, double& scale) {
-  r = given;
-  if (r == 0.0) {
-    r = __longlong_as_double(static_cast<long long>(*found));
-    if (r == 0.0) r = 1.0;
-  }
-  scale = __ddiv_rn(static_cast<double>(bins), __dmul_rn(2.0, r));
+/// The histogram's range on the device, as the host finds it: `given` when non-zero, else the
+/// largest kept finite |w| found, 1 when that is 0, kept within [min_range, max_range]
+/// (io::detail::range_from_largest).
+__device__ inline double histogram_range(double given, const unsigned long long* found) {
+  if (given != 0.0) return given;
+  const double r = __longlong_as_double(static_cast<long long>(*found));
+  if (r == 0.0) return 1.0;
+  return r < io::detail::min_range ? io::detail::min_range : r > io::detail::max_range ? io::detail::max_range : r;
 }
 
-/// The slot of one weight: its bin, or bins (pruned), bins + 1 (below -r), bins + 2 (above r),
-/// bins + 3 (NaN). The host's arithmetic: t = (x + r) * scale in double, clamped to
-/// [0, bins - 1], truncated.
+/// The slot of one weight: its bin (io::detail::bin_of, the host's own function), or bins
+/// (pruned), bins + 1 (below -r), bins + 2 (above r), bins + 3 (NaN).
 template <class S>
-__device__ inline unsigned histogram_slot(S value, bool kept, double r, double scale, double last,
-                                          unsigned bins) {
+__device__ inline unsigned histogram_slot(S value, bool kept, double r, double inv_r, double half_n,
+                                          double width, unsigned bins) {
   if (!kept) return bins;
   const auto x = static_cast<double>(value);
   if (x != x) return bins + 3;
   if (x < -r) return bins + 1;  // -inf included
   if (x > r) return bins + 2;   // +inf included
-  double t = __dmul_rn(__dadd_rn(x, r), scale);
-  t = t >= 0.0 ? t : 0.0;
-  t = t <= last ? t : last;
-  return static_cast<unsigned>(static_cast<int>(t));  // t < 2^24
+  return io::detail::bin_of(x, inv_r, half_n, width, static_cast<double>(bins - 1));
 }
 
 /// The largest finite |w| over kept positions into *top (the bits of a non-negative double, which
@@ -110,9 +102,9 @@ __global__ void bin_weights(const S* w, const std::uint64_t* words, std::uint64_
     for (unsigned s = threadIdx.x; s < slots; s += blockDim.x) dsd_histogram_counters[s] = 0;
     __syncthreads();
   }
-  double r = 0.0, scale = 0.0;
-  histogram_scale(given, out + slots + 1, bins, r, scale);
-  const auto last = static_cast<double>(bins - 1);
+  // As the host computes them: one division each, rounded to nearest.
+  const double r = histogram_range(given, out + slots + 1), inv_r = __ddiv_rn(1.0, r),
+               half_n = 0.5 * static_cast<double>(bins), width = __ddiv_rn(2.0 * r, static_cast<double>(bins));
   const unsigned lane = threadIdx.x & 31;
   constexpr unsigned none = ~0u;
   // The loop runs over whole warps (blockDim is a multiple of 32), so every lane takes each turn
@@ -121,7 +113,7 @@ __global__ void bin_weights(const S* w, const std::uint64_t* words, std::uint64_
     const std::uint64_t i = base + lane;
     unsigned slot = none;
     if (i < n) {
-      slot = histogram_slot(w[i], kept_bit(words, i), r, scale, last, bins);
+      slot = histogram_slot(w[i], kept_bit(words, i), r, inv_r, half_n, width, bins);
       if (slot == bins + 3) atomicMin(out + slots, static_cast<unsigned long long>(i));
     }
     const unsigned peers = __match_any_sync(0xffffffffu, slot);  // lanes with the same slot
@@ -170,12 +162,7 @@ template <class S>
 [[nodiscard]] io::WeightHistogram weight_histogram(const DeviceMasked<S>& layer,
                                                    const io::HistogramOptions& options,
                                                    cudaStream_t stream) {
-  DSD_REQUIRE(options.bins >= 1 && options.bins <= (std::size_t{1} << 24), invalid_argument,
-              "weight_histogram of layer \"", layer.name(), "\": ", options.bins,
-              " bins; give 1 to 16777216");
-  DSD_REQUIRE(std::isfinite(options.range) && options.range >= 0.0, invalid_argument,
-              "weight_histogram of layer \"", layer.name(), "\": range ", options.range,
-              " must be finite and >= 0");
+  io::detail::check_histogram_options(layer.name(), options);
   io::WeightHistogram h{layer.name(), options.range, std::vector<std::uint64_t>(options.bins, 0)};
   const std::uint64_t n = layer.size();
   if (n == 0) {  // nothing to launch (a wrapped layer is never empty; a moved-from one may be)
@@ -218,8 +205,7 @@ template <class S>
   h.below = host[options.bins + 1];
   h.above = host[options.bins + 2];
   if (find_range) {
-    const auto found = std::bit_cast<double>(host[slots + 1]);
-    h.range = found == 0.0 ? 1.0 : found;
+    h.range = io::detail::range_from_largest(std::bit_cast<double>(host[slots + 1]));
   }
   const unsigned long long first_nan = host[slots];
   DSD_REQUIRE(first_nan == ~0ull, non_finite, "layer \"", layer.name(),
