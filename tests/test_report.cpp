@@ -197,6 +197,35 @@ TEST_CASE("bad run records are refused by what is wrong, never read as something
   refused(bad("\"range\": ", "\"range\": 0, \"x\": "), "range 0");
   refused(bad("\"name\": \"dsd\",", ""), "run 1: [json.exception.out_of_range.403] key 'name' not found");
   refused(bad("\"phase\": \"sparse\"", "\"phase\": \"spares\""), "\"r.json\": run 1: unknown phase");  // one "dsd: "
+  refused(bad("\"metadata\": [", "\"metadata\": null, \"x\": ["), "\"metadata\" must be an array, found null");
+  refused(bad("\"boundaries\": [", "\"boundaries\": {}, \"x\": ["), "\"boundaries\" must be an array, found object");
+  refused(bad("\"epochs\": 1,", "\"epochs\": -7,"), "-7 is out of range");
+  refused(bad("\"phase_index\": 0", "\"phase_index\": 2147483647"), "2147483647 is out of range (0 to 1073741824)");
+  refused(bad("\"pruned\": 0", "\"pruned\": 18446744073709551615"), "counts 2^62 weights or more");
+  refused(bad("\"kept\": ", "\"kept\": 99999999, \"x\": "), "keeps 99999999");
+  refused(bad("\"range\": ", "\"range\": 1e308, \"x\": "), "within [1e-300, 1e300]");
+  refused(bad("\"metadata\": [", "\"metadata\": [[\"a\", \"b\", \"c\"], "), "must be a [name, value] pair");
   refused("{\"dsd_run_records\": 1}", "not a dsd run records file");
   refused("{\"dsd_run_records\": 1, \"runs\": {}}", "not a dsd run records file");
+}
+
+TEST_CASE("what a report cannot draw stays out of its SVG; names that are not UTF-8 still save") {
+  dsd::io::RunRecord r = recorded_run("dsd", 0.75);
+  r.epochs[0].loss = 1.7e308;  // huge, finite
+  r.epochs[1].loss = NAN;
+  r.epochs[2].accuracy = INFINITY;
+  r.sensitivity = dsd::SensitivityTable{NAN, {{"fc<1>", 0.5, NAN}, {"fc<1>", NAN, 0.5}}};
+  r.max_drop = 0.01;
+  r.name = "run \xEF\xBF\xBE";  // U+FFFE: UTF-8, but no XML character
+  const std::string html = dsd::io::report_html(std::vector{r});
+  CHECK(html.find("\"nan") == std::string::npos);  // no attribute holds nan or inf
+  CHECK(html.find("\"inf") == std::string::npos);
+  CHECK(html.find(",nan") == std::string::npos);
+  CHECK(html.find("\xEF\xBF\xBE") == std::string::npos);
+  CHECK(html.find("run \\xef\\xbf\\xbe") != std::string::npos);
+  r.name = "caf\xE9";  // Latin-1
+  const std::string json = dsd::io::run_records_json(std::vector{r});
+  const auto back = dsd::io::parse_run_records(json);
+  REQUIRE(back.size() == 1);
+  CHECK(back[0].name == "caf\xEF\xBF\xBD");  // U+FFFD for the byte that is not UTF-8
 }

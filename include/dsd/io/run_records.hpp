@@ -5,6 +5,7 @@
 /// report later (`write_report(path, read_run_records(file))`). Written atomically; read
 /// strictly (a missing or mistyped field is an `errc::io` naming the file and the field).
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -53,7 +54,7 @@ inline double number_from(const RecordJson& j) {
 /// error, never a silent conversion.
 template <class T>
 T integral(const RecordJson& j) {
-  DSD_REQUIRE(j.is_number_integer(), io, "expected an integer, found ", j.dump());
+  DSD_REQUIRE(j.is_number_integer(), io, "expected an integer, found ", j.dump().substr(0, 40));
   if (j.is_number_unsigned()) {
     const auto v = j.get<std::uint64_t>();
     DSD_REQUIRE(v <= static_cast<std::uint64_t>(std::numeric_limits<T>::max()), io, v, " is out of range");
@@ -64,6 +65,28 @@ T integral(const RecordJson& j) {
                   v <= static_cast<std::int64_t>(std::numeric_limits<T>::max()),
               io, v, " is out of range");
   return static_cast<T>(v);
+}
+
+/// A count or index: an integer from 0 to `limit` (the default leaves room for the report's
+/// arithmetic on epochs, rounds and phase indices).
+template <class T>
+T bounded(const RecordJson& j, std::uint64_t limit = std::uint64_t{1} << 30) {
+  const auto v = integral<std::uint64_t>(j);
+  DSD_REQUIRE(v <= limit, io, v, " is out of range (0 to ", limit, ")");
+  return static_cast<T>(v);
+}
+
+/// The array `key` of object `j`: null, an object or a scalar is an error, never read as empty.
+inline const RecordJson& array_at(const RecordJson& j, const char* key) {
+  const RecordJson& a = j.at(key);
+  DSD_REQUIRE(a.is_array(), io, "\"", key, "\" must be an array, found ", a.type_name());
+  return a;
+}
+
+/// A [key, value] pair of a metadata or results array.
+inline const RecordJson& pair_at(const RecordJson& kv, const char* key) {
+  DSD_REQUIRE(kv.is_array() && kv.size() == 2, io, "each entry of \"", key, "\" must be a [name, value] pair");
+  return kv;
 }
 
 inline RecordJson to_json(const RunRecord& r) {
@@ -128,54 +151,61 @@ inline std::vector<std::uint64_t> counts(const RecordJson& j) {
 inline RunRecord from_json(const RecordJson& j) {
   RunRecord r;
   r.name = j.at("name").get<std::string>();
-  for (const auto& kv : j.at("metadata"))
-    r.metadata.emplace_back(kv.at(0).get<std::string>(), kv.at(1).get<std::string>());
-  for (const auto& kv : j.at("results"))
-    r.results.emplace_back(kv.at(0).get<std::string>(), number_from(kv.at(1)));
-  for (const auto& s : j.at("schedule"))
-    r.schedule.push_back({phase_from(s.at("phase").get<std::string>()), integral<int>(s.at("round")),
-                          integral<int>(s.at("epochs")), integral<std::int64_t>(s.at("steps")),
+  for (const auto& kv : array_at(j, "metadata"))
+    r.metadata.emplace_back(pair_at(kv, "metadata").at(0).get<std::string>(), kv.at(1).get<std::string>());
+  for (const auto& kv : array_at(j, "results"))
+    r.results.emplace_back(pair_at(kv, "results").at(0).get<std::string>(), number_from(kv.at(1)));
+  for (const auto& s : array_at(j, "schedule"))
+    r.schedule.push_back({phase_from(s.at("phase").get<std::string>()), bounded<int>(s.at("round")),
+                          bounded<int>(s.at("epochs")), bounded<std::int64_t>(s.at("steps"), std::uint64_t{1} << 62),
                           number_from(s.at("lr")), s.at("decay").get<std::string>(),
                           s.at("before").get<std::string>()});
-  for (const auto& e : j.at("epochs"))
-    r.epochs.push_back({integral<int>(e.at("phase_index")), phase_from(e.at("phase").get<std::string>()),
-                        integral<int>(e.at("round")), integral<int>(e.at("global_epoch")),
-                        integral<std::int64_t>(e.at("steps")), number_from(e.at("lr")),
+  for (const auto& e : array_at(j, "epochs"))
+    r.epochs.push_back({bounded<int>(e.at("phase_index")), phase_from(e.at("phase").get<std::string>()),
+                        bounded<int>(e.at("round")), bounded<int>(e.at("global_epoch")),
+                        bounded<std::int64_t>(e.at("steps"), std::uint64_t{1} << 62), number_from(e.at("lr")),
                         number_from(e.at("loss")), number_from(e.at("accuracy")),
                         number_from(e.at("sparsity")), number_from(e.at("seconds"))});
-  for (const auto& b : j.at("boundaries")) {
-    Boundary out{integral<int>(b.at("phase_index")), phase_from(b.at("phase").get<std::string>()),
-                 integral<int>(b.at("round")), b.at("opening").get<bool>(), {}};
-    for (const auto& h : b.at("layers")) {
+  for (const auto& b : array_at(j, "boundaries")) {
+    Boundary out{bounded<int>(b.at("phase_index")), phase_from(b.at("phase").get<std::string>()),
+                 bounded<int>(b.at("round")), b.at("opening").get<bool>(), {}};
+    for (const auto& h : array_at(b, "layers")) {
       WeightHistogram w{h.at("layer").get<std::string>(), number_from(h.at("range")),
                         counts(h.at("counts")), integral<std::uint64_t>(h.at("pruned")),
                         integral<std::uint64_t>(h.at("below")), integral<std::uint64_t>(h.at("above"))};
-      DSD_REQUIRE(!w.counts.empty() && std::isfinite(w.range) && w.range > 0.0, io, "the histogram of layer \"",
-                  dsd::detail::printable(w.layer), "\" has ", w.counts.size(), " bins over range ", w.range,
-                  "; it needs at least one bin and a finite range > 0");
+      DSD_REQUIRE(!w.counts.empty() && w.range >= min_range && w.range <= max_range, io,
+                  "the histogram of layer \"", dsd::detail::printable(w.layer), "\" has ", w.counts.size(),
+                  " bins over range ", w.range, "; it needs at least one bin and a range within [1e-300, 1e300]");
+      std::uint64_t total = 0;  // every count and their sum below 2^62: kept() + pruned cannot wrap
+      for (const std::uint64_t c : w.counts) total += std::min(c, std::uint64_t{1} << 62);
+      for (const std::uint64_t c : {w.pruned, w.below, w.above}) total += std::min(c, std::uint64_t{1} << 62);
+      DSD_REQUIRE(total < (std::uint64_t{1} << 62), io, "the histogram of layer \"", dsd::detail::printable(w.layer),
+                  "\" counts 2^62 weights or more");
       out.layers.push_back(std::move(w));
     }
     r.boundaries.push_back(std::move(out));
   }
-  for (const auto& p : j.at("phases")) {
+  for (const auto& p : array_at(j, "phases")) {
     PhaseReport out;
     out.phase = phase_from(p.at("phase").get<std::string>());
-    out.round = integral<int>(p.at("round"));
-    out.epochs = integral<int>(p.at("epochs"));
-    out.steps = integral<std::int64_t>(p.at("steps"));
+    out.round = bounded<int>(p.at("round"));
+    out.epochs = bounded<int>(p.at("epochs"));
+    out.steps = bounded<std::int64_t>(p.at("steps"), std::uint64_t{1} << 62);
     out.lr = number_from(p.at("lr"));
     out.accuracy_start = number_from(p.at("accuracy_start"));
     out.accuracy_end = number_from(p.at("accuracy_end"));
     out.seconds = number_from(p.at("seconds"));
     out.weight_sparsity = number_from(p.at("weight_sparsity"));
-    for (const auto& l : p.at("layers")) {
+    for (const auto& l : array_at(p, "layers")) {
       LayerReport lr;
       lr.name = l.at("name").get<std::string>();
-      lr.size = integral<std::size_t>(l.at("size"));
-      lr.kept = integral<std::size_t>(l.at("kept"));
+      lr.size = bounded<std::size_t>(l.at("size"), std::uint64_t{1} << 62);
+      lr.kept = bounded<std::size_t>(l.at("kept"), std::uint64_t{1} << 62);
       lr.sparsity = number_from(l.at("sparsity"));
       lr.threshold = number_from(l.at("threshold"));
-      lr.changed = integral<std::size_t>(l.at("changed"));
+      lr.changed = bounded<std::size_t>(l.at("changed"), std::uint64_t{1} << 62);
+      DSD_REQUIRE(lr.kept <= lr.size && lr.changed <= lr.size, io, "layer \"", dsd::detail::printable(lr.name),
+                  "\" keeps ", lr.kept, " and changed ", lr.changed, " of ", lr.size, " weights");
       out.layers.push_back(std::move(lr));
     }
     r.phases.push_back(std::move(out));
@@ -185,7 +215,9 @@ inline RunRecord from_json(const RecordJson& j) {
     SensitivityTable t;
     t.baseline = number_from(s.at("baseline"));
     r.max_drop = number_from(s.at("max_drop"));
-    for (const auto& p : s.at("points"))
+    DSD_REQUIRE(std::isfinite(r.max_drop) && r.max_drop >= 0.0, io, "the sensitivity table's max_drop ",
+                r.max_drop, " must be finite and >= 0");
+    for (const auto& p : array_at(s, "points"))
       t.points.push_back({p.at("layer").get<std::string>(), number_from(p.at("sparsity")),
                           number_from(p.at("accuracy"))});
     r.sensitivity = std::move(t);
@@ -199,7 +231,9 @@ inline RunRecord from_json(const RecordJson& j) {
 [[nodiscard]] inline std::string run_records_json(std::span<const RunRecord> runs) {
   detail::RecordJson j = {{"dsd_run_records", 1}, {"runs", detail::RecordJson::array()}};
   for (const RunRecord& r : runs) j["runs"].push_back(detail::to_json(r));
-  return j.dump(1) + "\n";
+  // Text that is not valid UTF-8 (a name from a Latin-1 command line) is written with U+FFFD
+  // in place of each bad byte: JSON is UTF-8, and a record is never lost to one name.
+  return j.dump(1, ' ', false, detail::RecordJson::error_handler_t::replace) + "\n";
 }
 
 /// Writes `runs` to `path` as JSON, atomically.

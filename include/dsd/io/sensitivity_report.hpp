@@ -41,7 +41,8 @@ inline void write_sensitivity_json(const std::filesystem::path& path, const Sens
     l["accuracy"].push_back(p.accuracy);
     l["chosen"] = chosen.of(p.layer);
   }
-  write_atomic(path, j.dump(2) + "\n");
+  // a layer name that is not valid UTF-8 is written with U+FFFD for each bad byte
+  write_atomic(path, j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");
 }
 
 /// The SVG line chart of `table`: accuracy against sparsity, one line per layer, the baseline and

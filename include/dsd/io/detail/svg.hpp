@@ -18,10 +18,13 @@
 namespace dsd::io::detail {
 
 /// `text` escaped for XML character data and attribute values; bytes that are not valid UTF-8
-/// are written as \xNN first (a layer name is user text).
+/// are written as \xNN first (a layer name is user text), and so are U+FFFE and U+FFFF, which
+/// are UTF-8 but not XML 1.0 characters.
 inline std::string xml_escape(std::string_view text) {
-  const std::string safe = dsd::detail::valid_utf8(text) ? std::string(text)
-                                                         : dsd::detail::printable(text);
+  std::string safe = dsd::detail::valid_utf8(text) ? std::string(text) : dsd::detail::printable(text);
+  for (const std::string_view nonchar : {std::string_view("\xEF\xBF\xBE"), std::string_view("\xEF\xBF\xBF")})
+    for (auto at = safe.find(nonchar); at != std::string::npos; at = safe.find(nonchar, at))
+      safe.replace(at, nonchar.size(), nonchar[2] == '\xBE' ? "\\xef\\xbf\\xbe" : "\\xef\\xbf\\xbf");
   std::string out;
   out.reserve(safe.size());
   for (const char c : safe) {
@@ -79,6 +82,9 @@ struct Axis {
 /// one around its value (or [0, 1]).
 inline Axis linear_axis(double lo, double hi, std::string label, int target = 5) {
   if (!std::isfinite(lo) || !std::isfinite(hi)) lo = 0.0, hi = 1.0;
+  // Beyond ±1e300 the arithmetic below (hi - lo, the widening) would overflow.
+  lo = std::clamp(lo, -1e300, 1e300);
+  hi = std::clamp(hi, -1e300, 1e300);
   if (lo > hi) std::swap(lo, hi);
   if (hi - lo <= 1e-12 * std::max(1.0, std::fabs(hi))) {
     const double half = std::max(1e-3, std::fabs(hi) * 0.05);
@@ -123,9 +129,11 @@ class Plot {
   Plot(double width, double height, Axis x, Axis y, Margins m) : w_(width), h_(height), m_(m), x_(std::move(x)), y_(std::move(y)) {}
   Plot(double width, double height, Axis x, Axis y) : Plot(width, height, std::move(x), std::move(y), Margins{}) {}
 
-  [[nodiscard]] double px(double v) const { return m_.left + x_.fraction(v) * (w_ - m_.left - m_.right); }
+  /// SVG coordinates of data values: always finite (a value far outside the axis, or one that
+  /// is not a number, lands just outside the frame; callers skip non-finite data first).
+  [[nodiscard]] double px(double v) const { return m_.left + bounded(x_.fraction(v)) * (w_ - m_.left - m_.right); }
   [[nodiscard]] double py(double v) const {
-    return h_ - m_.bottom - y_.fraction(v) * (h_ - m_.top - m_.bottom);
+    return h_ - m_.bottom - bounded(y_.fraction(v)) * (h_ - m_.top - m_.bottom);
   }
   [[nodiscard]] const Axis& x() const { return x_; }
   [[nodiscard]] const Axis& y() const { return y_; }
@@ -210,7 +218,9 @@ class Plot {
     emit(R"(<circle cx="%.1f" cy="%.1f" r="%.1f" fill="%s"/>)", px(clamp_x(x)), py(clamp_y(y)), r, fill);
   }
 
+  /// A ring at data (x, y); nothing for a non-finite point.
   void circle(double x, double y, double r, const char* stroke) {
+    if (!std::isfinite(x) || !std::isfinite(y)) return;
     emit(R"(<circle cx="%.1f" cy="%.1f" r="%.1f" fill="none" stroke="%s" stroke-width="2"/>)", px(x),
          py(y), r, stroke);
   }
@@ -258,6 +268,7 @@ class Plot {
   }
 
  private:
+  static double bounded(double f) { return std::isfinite(f) ? std::clamp(f, -0.05, 1.05) : -0.05; }
   template <class... Args>
   void emit(std::string_view fmt, const Args&... args) {
     body_ += dsd::detail::format(fmt, args...);
