@@ -4,7 +4,9 @@
 //   dsd_report --out report.html seed1.json seed2.json ...
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstddef>
+#include <filesystem>
 #include <exception>
 #include <iostream>
 #include <string>
@@ -22,6 +24,14 @@ int main(int argc, char** argv) {
   app.add_option("records", inputs, "run record files (JSON), in the order to show them")->required();
   CLI11_PARSE(app, argc, argv);
   try {
+    // The same file twice would be drawn as extra seeds of its own runs.
+    std::vector<std::filesystem::path> seen;
+    for (const auto& path : inputs) {
+      const auto canonical = std::filesystem::weakly_canonical(path);
+      DSD_REQUIRE(std::find(seen.begin(), seen.end(), canonical) == seen.end(), invalid_argument,
+                  "\"", path, "\" is given twice; its runs would be drawn as seeds of themselves");
+      seen.push_back(canonical);
+    }
     std::vector<dsd::io::RunRecord> runs;
     for (const auto& path : inputs)
       for (auto& r : dsd::io::read_run_records(path)) runs.push_back(std::move(r));

@@ -810,11 +810,28 @@ inline std::string command_line(int argc, char** argv) {
   return line;
 }
 
-/// A report draws a whole run: one resumed from a checkpoint recorded only what followed it.
+/// What --report and the other files written at a run's end need, checked before it trains (so
+/// that hours of training are not lost to a mistyped directory): a report draws a whole run (one
+/// resumed from a checkpoint recorded only what followed it); with --compare the chosen mode's
+/// --report-name is not its control's (two runs of one name are drawn as seeds of one
+/// configuration); each output's directory exists and is writable, and the file is no directory.
 inline void require_whole_run_for_report(const Options& o) {
   DSD_REQUIRE(o.resume.empty() || !records_wanted(o), invalid_argument,
               "--report and --report-data draw a whole run, and a resumed run records only the "
               "epochs after its checkpoint; drop them, or report a run that is not resumed");
+  const auto modes = modes_to_run(o);
+  DSD_REQUIRE(o.report_name.empty() || modes.size() == 1 || o.report_name != modes.front(),
+              invalid_argument, "--report-name ", o.report_name, " is the name of the --compare control run; "
+              "runs of one name are drawn as seeds of one configuration: choose another name");
+  for (const auto& [flag, path] : {std::pair<const char*, const std::string&>{"--report", o.report},
+                                   {"--report-data", o.report_data}, {"--csv", o.csv}}) {
+    if (path.empty()) continue;
+    const std::filesystem::path file(path);
+    const std::filesystem::path dir = file.parent_path().empty() ? "." : file.parent_path();
+    DSD_REQUIRE(!std::filesystem::is_directory(file), invalid_argument, flag, " ", path, " is a directory");
+    DSD_REQUIRE(std::filesystem::is_directory(dir) && ::access(dir.c_str(), W_OK) == 0, invalid_argument,
+                flag, " ", path, ": the directory \"", dir.string(), "\" does not exist or is not writable");
+  }
 }
 
 /// Parses flags (starting from `o`, the trainer's defaults), loads data, builds the model with

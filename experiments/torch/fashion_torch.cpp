@@ -218,6 +218,7 @@ int main(int argc, char** argv) {
   o.command_line = experiments::command_line(argc, argv);
   try {
     experiments::apply_recipe_optimizer(o);
+    experiments::require_whole_run_for_report(o);
     DSD_REQUIRE(o.resume.empty() && o.checkpoint.empty() && o.stop_after_batches == 0,
                 invalid_argument,
                 "fashion_torch: --checkpoint, --resume and --stop-after-batches are the oneDNN "

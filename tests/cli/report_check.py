@@ -118,6 +118,8 @@ def main():
         assert f"{run_name} (mean ± sd, 2 seeds)" in merged, run_name
     assert len(msvgs) == 3 + 2 * 3 * 6, len(msvgs)  # histograms of each configuration's first run
 
+    r = run([merger, "--out", f"{work}/twice.html", f"{work}/seed1.json", f"{work}/seed1.json"])
+    assert r.returncode != 0 and "is given twice" in r.stderr, r.stderr
     with open(f"{work}/bad.json", "w") as f:
         f.write('{"dsd_run_records": 1, "runs": [{"name": "x", "epochs": [{"phase": "sideways"}]}]}')
     r = run([merger, "--out", f"{work}/bad.html", f"{work}/bad.json"])
