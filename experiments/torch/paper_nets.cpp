@@ -115,9 +115,7 @@ Trainable make(const Flags& f) {
       return std::pair{torch::randn({b, 3, s, s}), torch::randint(0, 1000, {b}, torch::kLong)};
     };
     auto forward = net.forward;
-    t.loss = [forward](const torch::Tensor& x, const torch::Tensor& y) {
-      return torch::nn::functional::cross_entropy(forward(x), y);
-    };
+    t.loss = net.loss;  // GoogLeNet's weighs in its auxiliary heads while training
     t.accuracy = [forward](const torch::Tensor& x, const torch::Tensor& y) {
       return forward(x).argmax(1).eq(y).to(torch::kDouble).mean().item<double>();
     };

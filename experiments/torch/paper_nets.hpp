@@ -231,8 +231,10 @@ struct InceptionAuxImpl : nn::Module {
 TORCH_MODULE(InceptionAux);
 
 /// torchvision.models.googlenet (`aux_logits`: the two auxiliary heads, as the paper trained
-/// it; torchvision's 6,624,904 parameters are without them). In training with the heads, the
-/// forward pass returns the main logits plus 0.3 times each head's, as GoogLeNet's loss weighs them.
+/// it; torchvision's 6,624,904 parameters are without them). `forward` gives the main logits;
+/// `heads` gives them with, in training with the heads, the two auxiliary heads' logits (aux1,
+/// aux2), as torchvision's GoogLeNetOutputs does; GoogLeNet's loss is CE(main) + 0.3 CE(aux1) +
+/// 0.3 CE(aux2) (`loss`).
 struct GoogLeNetImpl : nn::Module {
   BasicConv conv1{3, 64, 7, 2, 3}, conv2{64, 64, 1}, conv3{64, 192, 3, 1, 1};
   Inception inception3a{192, 64, 96, 128, 16, 32, 32}, inception3b{256, 128, 128, 192, 32, 96, 64},
@@ -257,7 +259,15 @@ struct GoogLeNetImpl : nn::Module {
     }
     register_module("fc", fc);
   }
-  torch::Tensor forward(const torch::Tensor& x) {
+  torch::Tensor forward(const torch::Tensor& x) { return heads(x).front(); }
+  /// GoogLeNet's training loss against labels `y`.
+  torch::Tensor loss(const torch::Tensor& x, const torch::Tensor& y) {
+    const auto h = heads(x);
+    torch::Tensor l = torch::nn::functional::cross_entropy(h[0], y);
+    for (std::size_t i = 1; i < h.size(); ++i) l = l + 0.3 * torch::nn::functional::cross_entropy(h[i], y);
+    return l;
+  }
+  std::vector<torch::Tensor> heads(const torch::Tensor& x) {
     const auto pool = [](const torch::Tensor& t, std::int64_t k, std::int64_t s) {
       return torch::max_pool2d(t, {k, k}, {s, s}, {0, 0}, {1, 1}, /*ceil_mode=*/true);
     };
@@ -266,24 +276,26 @@ struct GoogLeNetImpl : nn::Module {
     y = pool(inception3b->forward(inception3a->forward(y)), 3, 2);
     y = inception4a->forward(y);
     torch::Tensor a1, a2;
-    const bool heads = aux1 && is_training();
-    if (heads) a1 = aux1->forward(y);
+    const bool with_heads = aux1 && is_training();
+    if (with_heads) a1 = aux1->forward(y);
     y = inception4d->forward(inception4c->forward(inception4b->forward(y)));
-    if (heads) a2 = aux2->forward(y);
+    if (with_heads) a2 = aux2->forward(y);
     y = pool(inception4e->forward(y), 2, 2);
     y = inception5b->forward(inception5a->forward(y));
     y = torch::dropout(torch::adaptive_avg_pool2d(y, {1, 1}).flatten(1), 0.2, is_training());
     torch::Tensor out = fc->forward(y);
-    return heads ? out + 0.3 * a1 + 0.3 * a2 : out;
+    if (with_heads) return {out, a1, a2};
+    return {out};
   }
 };
 TORCH_MODULE(GoogLeNet);
 
-/// A network as the trainers and tests hold it: the module (its parameters by name) and its
-/// forward pass.
+/// A network as the trainers and tests hold it: the module (its parameters by name), its forward
+/// pass, and its training loss against class labels (cross-entropy; GoogLeNet's with its heads).
 struct Network {
   std::shared_ptr<nn::Module> module;
   std::function<torch::Tensor(const torch::Tensor&)> forward;
+  std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)> loss;
 };
 
 /// The torchvision networks by torchvision's name: "alexnet", "vgg16", "googlenet" (and
@@ -291,7 +303,14 @@ struct Network {
 /// "squeezenet1_0". Throws std::invalid_argument for another name.
 inline Network make_torchvision(const std::string& name) {
   const auto held = [](auto holder) {
-    return Network{holder.ptr(), [holder](const torch::Tensor& x) mutable { return holder->forward(x); }};
+    auto impl = holder.ptr();
+    Network n{impl, [impl](const torch::Tensor& x) { return impl->forward(x); },
+              [impl](const torch::Tensor& x, const torch::Tensor& y) {
+                return torch::nn::functional::cross_entropy(impl->forward(x), y);
+              }};
+    if constexpr (requires { impl->loss(std::declval<torch::Tensor>(), std::declval<torch::Tensor>()); })
+      n.loss = [impl](const torch::Tensor& x, const torch::Tensor& y) { return impl->loss(x, y); };
+    return n;
   };
   if (name == "alexnet") return held(AlexNet());
   if (name == "vgg16") return held(Vgg16());

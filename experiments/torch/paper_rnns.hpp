@@ -55,8 +55,9 @@ struct NeuralTalkImpl : rnn_nn::Module {
     const std::int64_t steps = words.size(0), batch = words.size(1);
     const torch::Tensor image = torch::matmul(features, We) + be;
     const torch::Tensor embedded = Ws.index_select(0, words.flatten()).view({steps, batch, embed});
-    torch::Tensor h = torch::zeros({batch, hidden}), c = torch::zeros({batch, hidden});
-    const torch::Tensor one = torch::ones({batch, 1});
+    // the state in the module's dtype and device (as its parameters)
+    torch::Tensor h = torch::zeros({batch, hidden}, We.options()), c = torch::zeros({batch, hidden}, We.options());
+    const torch::Tensor one = torch::ones({batch, 1}, We.options());
     std::vector<torch::Tensor> out;
     for (std::int64_t t = 0; t < steps; ++t) {
       const torch::Tensor x = t == 0 ? image : embedded[t - 1];
@@ -92,7 +93,7 @@ struct BiRnnImpl : rnn_nn::Module {
     if (bn) wx = bn->forward(wx);
     wx = wx.view({steps, batch, -1});
     std::vector<torch::Tensor> fwd(static_cast<std::size_t>(steps)), bwd(static_cast<std::size_t>(steps));
-    torch::Tensor hf = torch::zeros({batch, wx.size(2)}), hb = hf;
+    torch::Tensor hf = torch::zeros({batch, wx.size(2)}, wx.options()), hb = hf;
     for (std::int64_t t = 0; t < steps; ++t) {
       hf = clipped_relu(wx[t] + torch::matmul(hf, weight_hh_forward.t()));
       hb = clipped_relu(wx[steps - 1 - t] + torch::matmul(hb, weight_hh_backward.t()));

@@ -100,6 +100,26 @@ TEST_CASE("the paper's torchvision networks match torchvision 0.14 parameter by 
   }
 }
 
+TEST_CASE("GoogLeNet's training loss weighs its auxiliary heads' losses, not their logits") {
+  torch::manual_seed(5);
+  auto net = experiments::paper::make_torchvision("googlenet_aux");
+  auto* g = dynamic_cast<experiments::paper::GoogLeNetImpl*>(net.module.get());
+  REQUIRE(g != nullptr);
+  net.module->train();
+  const auto x = torch::randn({2, 3, 64, 64});
+  const auto y = torch::tensor({3, 7}, torch::kLong);
+  torch::manual_seed(6);  // the same dropout masks for both passes
+  const auto heads = g->heads(x);
+  REQUIRE(heads.size() == 3);
+  const auto expected = torch::nn::functional::cross_entropy(heads[0], y) +
+                        0.3 * torch::nn::functional::cross_entropy(heads[1], y) +
+                        0.3 * torch::nn::functional::cross_entropy(heads[2], y);
+  torch::manual_seed(6);
+  CHECK(net.loss(x, y).item<double>() == doctest::Approx(expected.item<double>()).epsilon(1e-6));
+  net.module->eval();
+  CHECK(g->heads(x).size() == 1);  // evaluation: the main head only
+}
+
 TEST_CASE("one prune of VGG-16's 138 M weights removes exactly round(s n) of each layer") {
   if (!torchvision_shapes()) return;
   auto net = experiments::paper::make_torchvision("vgg16");

@@ -37,6 +37,20 @@ for name, (model, how, total) in models.items():
         json.dump({"how": how, "total": total,
                    "parameters": [[n, list(p.shape)] for n, p in model.named_parameters()]}, f)
     print(f"{name}: {how.replace('script', 'scripte')}d, {got} parameters, {len(list(model.parameters()))} tensors")
+# A tied weight (a decoder sharing its embedding's matrix), scripted: one tensor under two names.
+class Tied(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = torch.nn.Embedding(10, 4)
+        self.decode = torch.nn.Linear(4, 10, bias=False)
+        self.decode.weight = self.embed.weight
+
+    def forward(self, x):
+        return self.decode(self.embed(x))
+
+
+torch.jit.script(Tied()).save(os.path.join(out, "tied.pt"))
+
 # The names and shapes of every torchvision network the paper uses, for test_paper_nets (the
 # libtorch definitions in experiments/torch/paper_nets.hpp must match them parameter by parameter).
 nets = {

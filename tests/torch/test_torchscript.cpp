@@ -71,11 +71,7 @@ std::size_t nonzero_where_pruned(const torch::Tensor& t, const dsd::BitMask& mas
   return n;
 }
 
-std::vector<torch::Tensor> parameters_of(const torch::jit::Module& m) {
-  std::vector<torch::Tensor> out;
-  for (const auto& p : m.parameters()) out.push_back(p);
-  return out;
-}
+std::vector<torch::Tensor> parameters_of(const torch::jit::Module& m) { return dsd::torch::unique_parameters(m); }
 
 /// One forward and backward pass on a batch of 2 random 64x64 images (the networks pool
 /// adaptively) against random labels.
@@ -144,6 +140,11 @@ TEST_CASE("a scripted torchvision ResNet-18: Python's names, exact prunes, torch
     CHECK(nonzero_where_pruned(static_cast<torch::optim::SGDParamState&>(state).momentum_buffer(),
                                layers[i].mask()) == 0);
   }
+  // an optimizer over another copy of the model holds none of the wrapped tensors: refused
+  auto other = load("resnet18");
+  torch::optim::SGD elsewhere(parameters_of(other->module), torch::optim::SGDOptions(0.01).momentum(0.9));
+  CHECK_THROWS_WITH_AS(layers.enforce(elsewhere), doctest::Contains("the optimizer holds none of the 21 wrapped tensors"),
+                       dsd::error);
   // re-dense: the pruned weights restart at zero and move
   const dsd::BitMask mask = layers.at("layer4.1.conv2.weight").mask();
   dsd::redense(layers);
@@ -183,4 +184,26 @@ TEST_CASE("a traced torchvision SqueezeNet 1.0: every convolution wrapped, dsd's
     CAPTURE(layers[i].name());
     CHECK(nonzero_where_pruned(layers.parameter(i), layers[i].mask()) == 0);
   }
+}
+
+TEST_CASE("a TorchScript tied weight is wrapped once; unique_parameters lists it once") {
+  const char* dir = std::getenv("DSD_TORCHSCRIPT_DIR");
+  REQUIRE(dir != nullptr);
+  if (!load("resnet18")) return;  // skipped with the rest
+  auto m = torch::jit::load((std::filesystem::path(dir) / "tied.pt").string());
+  std::size_t listed = 0;
+  for (const auto& p : m.parameters()) listed += p.defined();
+  CHECK(listed == 2);  // libtorch lists the tied tensor under both names
+  const auto unique = dsd::torch::unique_parameters(m);
+  REQUIRE(unique.size() == 1);
+  auto layers = dsd::torch::wrap(m);
+  REQUIRE(layers.size() == 1);
+  CHECK(layers[0].name() == "embed.weight");
+  CHECK(layers.aliases(0) == std::vector<std::string>{"decode.weight"});
+  torch::optim::SGD opt(unique, torch::optim::SGDOptions(1.0));
+  const auto before = layers.parameter(0).clone();
+  const auto x = torch::tensor({1, 2, 3}, torch::kLong);
+  m.forward({x}).toTensor().sum().backward();
+  opt.step();  // one step: the tensor moves by lr x its gradient, once
+  CHECK(torch::allclose(layers.parameter(0), before - layers.parameter(0).grad()));
 }

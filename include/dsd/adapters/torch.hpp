@@ -230,8 +230,20 @@ class Layers {
   /// AdamW's `exp_avg`, `exp_avg_sq` (and `max_exp_avg_sq`), RMSprop's buffers, Adagrad's sum.
   /// Call after every `opt.step()`; pruned weights and their state are then exactly zero, and
   /// after `dsd::redense` they restart from zero. An optimizer with another state type is an
-  /// error naming it.
+  /// error naming it, and so is one that holds none of the wrapped tensors (built over another
+  /// copy of the model: its state would silently stay unmasked). One that holds some of them (a
+  /// trainer with an optimizer per group of layers calls enforce for each) masks those.
   void enforce(::torch::optim::Optimizer& opt) {
+    std::vector<const void*> held;
+    for (const auto& group : opt.param_groups())
+      for (const auto& p : group.params()) held.push_back(p.unsafeGetTensorImpl());
+    std::sort(held.begin(), held.end());
+    const bool any = std::any_of(parameters_.begin(), parameters_.end(), [&](const ::torch::Tensor& p) {
+      return std::binary_search(held.begin(), held.end(), static_cast<const void*>(p.unsafeGetTensorImpl()));
+    });
+    DSD_REQUIRE(layers_.empty() || any, invalid_argument, "enforce: the optimizer holds none of the ",
+                layers_.size(), " wrapped tensors (the first: \"", layers_.front().name(),
+                "\"); build it over the wrapped module's own parameters");
     std::vector<std::pair<std::size_t, ::torch::Tensor>> buffers;  // all checked first
     for (std::size_t i = 0; i < layers_.size(); ++i) {
       (void)layers_[i].weights();  // the parameter itself is still viewable
@@ -367,12 +379,24 @@ template <floating_scalar S = float>
 /// As above, for a TorchScript module (`torch::jit::load(path)`: scripted or traced in Python,
 /// e.g. a torchvision model): its parameters under the names Python gave them
 /// (`layer1.0.conv1.weight`), the same default selection and exclusions; `enforce(optimizer)`
-/// and `step` work as for a `torch::nn::Module` (an optimizer over `module.parameters()`).
+/// and `step` work as for a `torch::nn::Module`, with the optimizer built over
+/// `unique_parameters(module)` (not `module.parameters()`, which repeats tied tensors).
 template <floating_scalar S = float>
 [[nodiscard]] Layers<S> wrap(::torch::jit::Module& module, const WrapOptions& options = {}) {
   std::vector<std::pair<std::string, ::torch::Tensor>> named;
   for (const auto& item : module.named_parameters(/*recurse=*/true)) named.emplace_back(item.name, item.value);
   return detail::wrap_named<S>(named, options);
+}
+
+/// The parameters of a TorchScript module, each tensor once, in order: for its optimizer.
+/// `torch::jit::Module::parameters()` lists a tied tensor under each of its names (Python's does
+/// not), and an optimizer built over that list steps it twice.
+inline std::vector<::torch::Tensor> unique_parameters(const ::torch::jit::Module& module) {
+  std::vector<::torch::Tensor> out;
+  for (const auto& p : module.parameters())
+    if (std::none_of(out.begin(), out.end(), [&](const ::torch::Tensor& q) { return q.is_same(p); }))
+      out.push_back(p);
+  return out;
 }
 
 /// As above, for a module held by `torch::nn::ModuleHolder` (`LeNet5 model; wrap(model)`).
