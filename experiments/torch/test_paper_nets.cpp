@@ -6,15 +6,7 @@
 // convolution excluded by name as the paper's CNN recipes do, exact prune counts. And the
 // recurrent networks written from the papers' figures (paper_rnns.hpp): NeuralTalk, DeepSpeech 1
 // and 2, each layer's parameter count as the tables give it.
-#include <dsd/adapters/torch.hpp>
-#undef CHECK
-#undef CHECK_EQ
-#undef CHECK_NE
-#undef CHECK_LE
-#undef CHECK_LT
-#undef CHECK_GE
-#undef CHECK_GT
-#include <doctest/doctest.h>
+#include "torch_test.hpp"
 
 #include <cstdint>
 #include <cstdlib>
@@ -32,16 +24,11 @@
 
 namespace {
 
-/// torchvision's names and shapes, or nothing when the export was skipped (no torchvision): the
-/// test then says "skipped", which ctest reports as a skip.
+/// torchvision's names and shapes, or nothing when the export was skipped (no torchvision).
 std::optional<nlohmann::json> torchvision_shapes() {
-  const char* dir = std::getenv("DSD_TORCHSCRIPT_DIR");
-  REQUIRE_MESSAGE(dir != nullptr, "DSD_TORCHSCRIPT_DIR is not set (ctest sets it)");
-  if (!std::filesystem::exists(std::filesystem::path(dir) / "exported")) {
-    std::cout << "skipped: no TorchScript exports in " << dir << " (python3-torchvision missing)\n";
-    return std::nullopt;
-  }
-  std::ifstream f(std::filesystem::path(dir) / "torchvision_shapes.json");
+  const auto dir = dsd_torch_test::torchscript_dir();
+  if (!dir) return std::nullopt;
+  std::ifstream f(*dir / "torchvision_shapes.json");
   REQUIRE(f.good());
   return nlohmann::json::parse(f);
 }
@@ -157,12 +144,7 @@ std::int64_t total_of(const std::vector<std::pair<std::string, std::int64_t>>& l
   return n;
 }
 
-std::size_t nonzero_where_pruned(const torch::Tensor& t, const dsd::BitMask& mask) {
-  const float* p = t.data_ptr<float>();
-  std::size_t n = 0;
-  for (std::size_t i = 0; i < mask.size(); ++i) n += !mask.test(i) && p[i] != 0.0f;
-  return n;
-}
+using dsd_torch_test::nonzero_where_pruned;
 
 }  // namespace
 

@@ -1,16 +1,6 @@
 // dsd::torch: torch::Tensor parameters, module wrapping, torch::optim state kept masked, the
 // schedule's lr in torch optimizers, dsd's fused optimizers from p.grad(), checkpoints.
-// Debian's libtorch logs through glog, whose CHECK* macros clash with doctest's: include libtorch
-// first and let doctest define its own.
-#include <dsd/adapters/torch.hpp>
-#undef CHECK
-#undef CHECK_EQ
-#undef CHECK_NE
-#undef CHECK_LE
-#undef CHECK_LT
-#undef CHECK_GE
-#undef CHECK_GT
-#include <doctest/doctest.h>
+#include "torch_test.hpp"
 
 #include <cstdint>
 #include <dsd/dsd.hpp>
@@ -42,14 +32,7 @@ std::vector<std::string> names_of(const dsd::torch::Layers<float>& layers) {
   return n;
 }
 
-/// Number of entries of `t` that are nonzero where `mask` prunes.
-std::size_t nonzero_where_pruned(const torch::Tensor& t, const dsd::BitMask& mask) {
-  const auto c = t.contiguous();
-  const float* x = c.data_ptr<float>();
-  std::size_t bad = 0;
-  for (std::size_t i = 0; i < mask.size(); ++i) bad += !mask.test(i) && x[i] != 0.0f;
-  return bad;
-}
+using dsd_torch_test::nonzero_where_pruned;
 
 /// One forward/backward of `net` on a fixed batch.
 void backward(Net& net, int seed) {

@@ -3,16 +3,8 @@
 // ResNet-18 scripted and SqueezeNet 1.0 traced. Wrapping takes exactly the weights Python names
 // (BatchNorm and biases dense), exclusions by Python's names, exact prune counts, torch::optim
 // steps and dsd's fused step keeping pruned weights and their optimizer state at zero, re-dense.
-#include <dsd/adapters/torch.hpp>
+#include "torch_test.hpp"
 #include <torch/script.h>
-#undef CHECK
-#undef CHECK_EQ
-#undef CHECK_NE
-#undef CHECK_LE
-#undef CHECK_LT
-#undef CHECK_GE
-#undef CHECK_GT
-#include <doctest/doctest.h>
 
 #include <cstdint>
 #include <cstdlib>
@@ -34,16 +26,11 @@ struct Exported {
   std::int64_t total = 0;
 };
 
-/// The export of `name`, or nothing when export_torchvision.py skipped (no python3-torchvision):
-/// the test then says "skipped", which ctest reports as a skip (SKIP_REGULAR_EXPRESSION).
+/// The export of `name`, or nothing when export_torchvision.py skipped (no python3-torchvision).
 std::optional<Exported> load(const std::string& name) {
-  const char* dir = std::getenv("DSD_TORCHSCRIPT_DIR");
-  REQUIRE_MESSAGE(dir != nullptr, "DSD_TORCHSCRIPT_DIR is not set (ctest sets it)");
-  const std::filesystem::path base = std::filesystem::path(dir) / name;
-  if (!std::filesystem::exists(std::filesystem::path(dir) / "exported")) {
-    std::cout << "skipped: no TorchScript exports in " << dir << " (python3-torchvision missing)\n";
-    return std::nullopt;
-  }
+  const auto dir = dsd_torch_test::torchscript_dir();
+  if (!dir) return std::nullopt;
+  const std::filesystem::path base = *dir / name;
   std::ifstream f(base.string() + ".json");
   REQUIRE_MESSAGE(f.good(), "no ", base.string(), ".json");
   const auto j = nlohmann::json::parse(f);
@@ -64,12 +51,7 @@ std::vector<std::string> expected_weights(const Exported& e) {
   return out;
 }
 
-std::size_t nonzero_where_pruned(const torch::Tensor& t, const dsd::BitMask& mask) {
-  const float* p = t.data_ptr<float>();
-  std::size_t n = 0;
-  for (std::size_t i = 0; i < mask.size(); ++i) n += !mask.test(i) && p[i] != 0.0f;
-  return n;
-}
+using dsd_torch_test::nonzero_where_pruned;
 
 std::vector<torch::Tensor> parameters_of(const torch::jit::Module& m) { return dsd::torch::unique_parameters(m); }
 
@@ -187,10 +169,9 @@ TEST_CASE("a traced torchvision SqueezeNet 1.0: every convolution wrapped, dsd's
 }
 
 TEST_CASE("a TorchScript tied weight is wrapped once; unique_parameters lists it once") {
-  const char* dir = std::getenv("DSD_TORCHSCRIPT_DIR");
-  REQUIRE(dir != nullptr);
-  if (!load("resnet18")) return;  // skipped with the rest
-  auto m = torch::jit::load((std::filesystem::path(dir) / "tied.pt").string());
+  const auto dir = dsd_torch_test::torchscript_dir();
+  if (!dir) return;
+  auto m = torch::jit::load((*dir / "tied.pt").string());
   std::size_t listed = 0;
   for (const auto& p : m.parameters()) listed += p.defined();
   CHECK(listed == 2);  // libtorch lists the tied tensor under both names
