@@ -180,8 +180,8 @@ class RunRecorder {
     return record_with(std::move(name), schedule_rows(plan));
   }
   template <class Thresholds>
-  [[nodiscard]] RunRecord record(std::string name, const Plan& plan, const Thresholds& run_thresholds) const {
-    return record_with(std::move(name), schedule_rows(plan, prune_text(run_thresholds)));
+  [[nodiscard]] RunRecord record(const std::string& name, const Plan& plan, const Thresholds& run_thresholds) const {
+    return record_with(name, schedule_rows(plan, prune_text(run_thresholds)));
   }
 
  private:

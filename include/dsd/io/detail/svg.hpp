@@ -24,7 +24,7 @@ inline std::string xml_escape(std::string_view text) {
   std::string safe = dsd::detail::valid_utf8(text) ? std::string(text) : dsd::detail::printable(text);
   for (const std::string_view nonchar : {std::string_view("\xEF\xBF\xBE"), std::string_view("\xEF\xBF\xBF")})
     for (auto at = safe.find(nonchar); at != std::string::npos; at = safe.find(nonchar, at))
-      safe.replace(at, nonchar.size(), nonchar[2] == '\xBE' ? "\\xef\\xbf\\xbe" : "\\xef\\xbf\\xbf");
+      safe.replace(at, nonchar.size(), nonchar[2] == '\xBE' ? R"(\xef\xbf\xbe)" : R"(\xef\xbf\xbf)");
   std::string out;
   out.reserve(safe.size());
   for (const char c : safe) {
@@ -99,7 +99,8 @@ inline Axis linear_axis(double lo, double hi, std::string label, int target = 5)
   const double first = std::floor(lo / step + 1e-9), last = std::ceil(hi / step - 1e-9);
   a.lo = first * step;
   a.hi = last * step;
-  for (double k = first; k <= last + 0.5; k += 1.0) a.ticks.push_back(k * step);
+  const auto intervals = std::lround(last - first);  // a handful: target + 2 at most
+  for (long k = 0; k <= intervals; ++k) a.ticks.push_back((first + static_cast<double>(k)) * step);
   a.decimals = std::max(0, -static_cast<int>(std::floor(std::log10(step) + 1e-9)));
   return a;
 }
