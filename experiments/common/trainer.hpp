@@ -9,9 +9,11 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -450,8 +452,9 @@ inline void write_reports(const Options& o, const std::vector<RunResult>& runs) 
 /// ctest); cleared when the epoch ends (or is interrupted), before the epoch's own line.
 class LiveLine {
  public:
-  LiveLine(bool wanted, std::size_t total, std::size_t images_per_batch)
-      : on_(wanted && ::isatty(STDOUT_FILENO) == 1), total_(total), images_(images_per_batch) {}
+  /// `first`: the batch the epoch starts at (a resumed epoch's), not counted in images/s.
+  LiveLine(bool wanted, std::size_t total, std::size_t images_per_batch, std::size_t first = 0)
+      : on_(wanted && ::isatty(STDOUT_FILENO) == 1), total_(total), images_(images_per_batch), first_(first) {}
   LiveLine(const LiveLine&) = delete;
   LiveLine& operator=(const LiveLine&) = delete;
   ~LiveLine() {
@@ -465,9 +468,9 @@ class LiveLine {
     last_ = now;
     shown_ = true;
     const double secs = std::chrono::duration<double>(now - start_).count();
-    const double rate = secs > 0.0 ? static_cast<double>(done * images_) / secs : 0.0;
-    const double left = rate > 0.0 ? static_cast<double>((total_ - done) * images_) / rate : 0.0;
-    const auto eta = static_cast<long>(left + 0.5);
+    const double rate = secs > 0.0 ? static_cast<double>((done - std::min(done, first_)) * images_) / secs : 0.0;
+    const double left = rate > 0.0 ? static_cast<double>((total_ - std::min(total_, done)) * images_) / rate : 0.0;
+    const long eta = std::lround(left);
     std::cout << format("\r  batch %zu/%zu  %.0f img/s  ETA %ld:%02ld\033[K", done, total_, rate,
                         eta / 60, eta % 60)
               << std::flush;
@@ -476,7 +479,7 @@ class LiveLine {
  private:
   bool on_;
   bool shown_ = false;
-  std::size_t total_, images_;
+  std::size_t total_, images_, first_;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_{};
 };
 
@@ -668,7 +671,7 @@ RunResult train(Model& model, const Data& data, const Options& o, const std::str
     double loss = 0;
     const std::size_t batches = count;
     const std::size_t first = std::exchange(resume_batch, 0);
-    LiveLine live(!o.quiet && o.data_parallel.rank == 0, batches, global_batch);
+    LiveLine live(!o.quiet && o.data_parallel.rank == 0, batches, global_batch, first);
     for (std::size_t b = first; b < batches; ++b) {
       for (std::size_t j = 0; j < model.batch(); ++j) {
         const std::size_t src =
