@@ -114,7 +114,6 @@ template <class Field>
 std::string curve_chart(const std::vector<RunGroup>& groups, std::string_view title,
                         std::string_view y_label, Field field, bool steps = false) {
   double lo = INFINITY, hi = -INFINITY;
-  std::size_t units = 1;
   const RunRecord* longest = nullptr;
   std::vector<std::vector<Stat>> curves;
   for (const RunGroup& g : groups) {
@@ -129,9 +128,9 @@ std::string curve_chart(const std::vector<RunGroup>& groups, std::string_view ti
     if (!longest || r->epochs.size() > longest->epochs.size() ||
         (r->epochs.size() == longest->epochs.size() && has_sparse(r) && !has_sparse(longest)))
       longest = r;
-    units = std::max(units, g.seeds.front()->epochs.size());
   }
   if (!(lo <= hi)) lo = 0.0, hi = 1.0;
+  const std::size_t units = std::max<std::size_t>(1, longest->epochs.size());  // the longest run's
   Plot plot(640, 300, linear_axis(0.0, static_cast<double>(units), "epoch (or step unit)"),
             linear_axis(lo, hi, std::string(y_label)), {.left = 60, .right = 16, .top = 28, .bottom = 40});
   // Phases: a span per run of consecutive epochs of one phase index; sparse phases shaded.
