@@ -27,109 +27,21 @@
 #include <dsd/dsd.hpp>
 #include <dsd/io/recipe.hpp>
 
-#include "paper_nets.hpp"
-#include "paper_rnns.hpp"
+#include "trainable.hpp"
 
 namespace {
 
 using dsd::detail::format;
 using Clock = std::chrono::steady_clock;
 
-/// A network with what training it needs: its module, a synthetic batch, the loss of a batch,
-/// and which of its parameters dsd wraps.
-struct Trainable {
-  std::shared_ptr<torch::nn::Module> module;
-  std::function<std::pair<torch::Tensor, torch::Tensor>(int)> batch;  ///< (input, target) of seed
-  std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)> loss;
-  std::function<double(const torch::Tensor&, const torch::Tensor&)> accuracy;  ///< NaN: none
-  dsd::torch::WrapOptions wrap{};
-  std::string input;  ///< the input's shape, as printed
-};
-
 struct Flags {
   std::string net, recipe;
   int steps = 2;
-  std::int64_t batch = 8, image = 224, frames = 64, caption = 16;
+  experiments::paper::InputShape shape{};
   int threads = 0;
   std::uint64_t seed = 1;
   double weight_decay = 1e-4;
 };
-
-Trainable make(const Flags& f) {
-  const std::int64_t b = f.batch;
-  Trainable t;
-  if (f.net == "deepspeech1") {
-    experiments::paper::DeepSpeech1 m;
-    t.module = m.ptr();
-    const std::int64_t frames = f.frames;
-    t.input = format("%d frames x %d x (11 x 161)", static_cast<int>(frames), static_cast<int>(b));
-    t.batch = [=](int seed) {
-      torch::manual_seed(static_cast<std::uint64_t>(seed));
-      return std::pair{torch::randn({frames, b, 11 * 161}), torch::randint(1, 29, {b, frames / 4}, torch::kLong)};
-    };
-    t.loss = [impl = m.ptr(), frames, b](const torch::Tensor& x, const torch::Tensor& y) {
-      return torch::nn::functional::ctc_loss(impl->forward(x), y, torch::full({b}, frames, torch::kLong),
-                                             torch::full({b}, y.size(1), torch::kLong));
-    };
-  } else if (f.net == "deepspeech2") {
-    experiments::paper::DeepSpeech2 m;
-    t.module = m.ptr();
-    const std::int64_t frames = f.frames;
-    t.input = format("%d x 1 x 161 bins x %d frames", static_cast<int>(b), static_cast<int>(frames));
-    t.batch = [=](int seed) {
-      torch::manual_seed(static_cast<std::uint64_t>(seed));
-      return std::pair{torch::randn({b, 1, 161, frames}), torch::randint(1, 54, {b, frames / 8}, torch::kLong)};
-    };
-    t.loss = [impl = m.ptr(), b](const torch::Tensor& x, const torch::Tensor& y) {
-      const torch::Tensor logp = impl->forward(x);
-      return torch::nn::functional::ctc_loss(logp, y, torch::full({b}, logp.size(0), torch::kLong),
-                                             torch::full({b}, y.size(1), torch::kLong));
-    };
-  } else if (f.net == "neuraltalk") {
-    experiments::paper::NeuralTalk m;
-    t.module = m.ptr();
-    const std::int64_t words = f.caption, vocabulary = m->Ws.size(0);
-    t.input = format("%d x 4096 image features, captions of %d words", static_cast<int>(b), static_cast<int>(words));
-    // input: the features and the caption; target: the caption (the word after each input)
-    t.batch = [=](int seed) {
-      torch::manual_seed(static_cast<std::uint64_t>(seed));
-      return std::pair{torch::randn({b, 4096}), torch::randint(0, vocabulary, {words, b}, torch::kLong)};
-    };
-    const auto logits = [impl = m.ptr()](const torch::Tensor& x, const torch::Tensor& y) { return impl->forward(x, y); };
-    t.loss = [logits](const torch::Tensor& x, const torch::Tensor& y) {
-      const torch::Tensor z = logits(x, y);
-      return torch::nn::functional::cross_entropy(z.flatten(0, 1), y.flatten());
-    };
-    t.accuracy = [logits](const torch::Tensor& x, const torch::Tensor& y) {
-      return logits(x, y).argmax(2).eq(y).to(torch::kDouble).mean().item<double>();
-    };
-    // Karpathy's matrices are not called weight*: every matrix (2-D), not be and bd
-    t.wrap.select = [](const std::string&, const torch::Tensor& p) { return p.dim() >= 2; };
-  } else {
-    auto net = experiments::paper::make_torchvision(f.net);
-    t.module = net.module;
-    const std::int64_t s = f.image;
-    t.input = format("%d x 3 x %d x %d", static_cast<int>(b), static_cast<int>(s), static_cast<int>(s));
-    t.batch = [=](int seed) {
-      torch::manual_seed(static_cast<std::uint64_t>(seed));
-      return std::pair{torch::randn({b, 3, s, s}), torch::randint(0, 1000, {b}, torch::kLong)};
-    };
-    auto forward = net.forward;
-    t.loss = net.loss;  // GoogLeNet's weighs in its auxiliary heads while training
-    t.accuracy = [forward](const torch::Tensor& x, const torch::Tensor& y) {
-      return forward(x).argmax(1).eq(y).to(torch::kDouble).mean().item<double>();
-    };
-  }
-  return t;
-}
-
-/// The recipe's optimizer: Nesterov or plain momentum SGD (0.9), the trainer's weight decay.
-std::unique_ptr<torch::optim::SGD> make_optimizer(const std::string& name, torch::nn::Module& m, double wd) {
-  DSD_REQUIRE(name.empty() || name == "sgd" || name == "nesterov", invalid_argument, "the recipe's optimizer \"",
-              name, "\" is not sgd or nesterov, the two the paper's recipes use");
-  return std::make_unique<torch::optim::SGD>(
-      m.parameters(), torch::optim::SGDOptions(0.01).momentum(0.9).nesterov(name == "nesterov").weight_decay(wd));
-}
 
 /// Step times of one phase: the whole step, and within it dsd's enforce.
 struct Timing {
@@ -146,15 +58,14 @@ int main(int argc, char** argv) {
   app.add_option("--net", f.net, "alexnet | vgg16 | googlenet | googlenet_aux | resnet18 | resnet50 | resnet152 | "
                                  "squeezenet1_0 | neuraltalk | deepspeech1 | deepspeech2")
       ->required()
-      ->check(CLI::IsMember({"alexnet", "vgg16", "googlenet", "googlenet_aux", "resnet18", "resnet50", "resnet152",
-                             "squeezenet1_0", "neuraltalk", "deepspeech1", "deepspeech2"}));
+      ->check(CLI::IsMember(experiments::paper::trainable_names()));
   app.add_option("--recipe", f.recipe, "the recipe file (recipes/*.json)")->required();
   app.add_option("--steps", f.steps, "training steps of every phase")->check(CLI::PositiveNumber);
-  app.add_option("--batch", f.batch, "batch size")->check(CLI::PositiveNumber);
-  app.add_option("--image", f.image, "image side of the CNNs (224: ImageNet's; they pool adaptively)")
+  app.add_option("--batch", f.shape.batch, "batch size")->check(CLI::PositiveNumber);
+  app.add_option("--image", f.shape.image, "image side of the CNNs (224: ImageNet's; they pool adaptively)")
       ->check(CLI::Range(32, 1024));
-  app.add_option("--frames", f.frames, "DeepSpeech: spectrogram frames per utterance")->check(CLI::Range(8, 4096));
-  app.add_option("--caption", f.caption, "NeuralTalk: words per caption")->check(CLI::Range(2, 256));
+  app.add_option("--frames", f.shape.frames, "DeepSpeech: spectrogram frames per utterance")->check(CLI::Range(8, 4096));
+  app.add_option("--caption", f.shape.caption, "NeuralTalk: words per caption")->check(CLI::Range(2, 256));
   app.add_option("--threads", f.threads, "libtorch threads (0: libtorch's default)")->check(CLI::NonNegativeNumber);
   app.add_option("--seed", f.seed, "seed of the initialisation and the synthetic batches");
   app.add_option("--weight-decay", f.weight_decay, "L2 weight decay")->check(CLI::NonNegativeNumber);
@@ -163,7 +74,7 @@ int main(int argc, char** argv) {
     if (f.threads > 0) torch::set_num_threads(f.threads);
     torch::manual_seed(f.seed);
     const dsd::io::Recipe recipe = dsd::io::read_recipe(f.recipe);
-    Trainable net = make(f);
+    experiments::paper::Trainable net = experiments::paper::make_trainable(f.net, f.shape);
     auto layers = dsd::torch::wrap(*net.module, net.wrap);
     std::vector<std::string> names;
     std::int64_t total = 0;
@@ -194,7 +105,7 @@ int main(int argc, char** argv) {
       std::cout << "\n";
     }
 
-    auto opt = make_optimizer(recipe.optimizer, *net.module, f.weight_decay);
+    auto opt = experiments::paper::make_optimizer(recipe.optimizer, *net.module, f.weight_decay);
     const auto [held_x, held_y] = net.batch(1 << 20);  // a fixed batch the loop evaluates
     std::vector<Timing> timings;
     dsd::Callbacks cb;

@@ -11,12 +11,15 @@
 #include <cstdint>
 #include <cstdlib>
 #include <dsd/dsd.hpp>
+#include <dsd/io/checkpoint.hpp>
+#include <dsd/io/recipe.hpp>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 #include "paper_nets.hpp"
@@ -121,6 +124,24 @@ TEST_CASE("one prune of VGG-16's 138 M weights removes exactly round(s n) of eac
   }
   CHECK(n == 138'357'544 - 1'728 - 13'416);  // less features.0.weight and every bias
   CHECK(layers.at("classifier.0.weight").size() == 25088u * 4096u);
+
+  // the full-size checkpoint: every mask and weight back exactly, into another initialisation
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("dsd_vgg16_" + std::to_string(::getpid()) + ".safetensors");
+  dsd::io::save_checkpoint(path, layers);
+  torch::manual_seed(99);
+  auto other = experiments::paper::make_torchvision("vgg16");
+  auto loaded = dsd::torch::wrap(*other.module, {.exclude = {"features.0.weight"}});
+  CHECK_FALSE(torch::equal(loaded.parameter(1), layers.parameter(1)));
+  dsd::io::load_checkpoint(path, loaded);
+  std::filesystem::remove(path);
+  REQUIRE(loaded.size() == layers.size());
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    CAPTURE(layers[i].name());
+    CHECK(loaded[i].name() == layers[i].name());
+    CHECK(loaded[i].mask() == layers[i].mask());
+    CHECK(torch::equal(loaded.parameter(i), layers.parameter(i)));
+  }
 }
 
 namespace {
@@ -143,8 +164,6 @@ std::int64_t total_of(const std::vector<std::pair<std::string, std::int64_t>>& l
   for (const auto& l : layers) n += l.second;
   return n;
 }
-
-using dsd_torch_test::nonzero_where_pruned;
 
 }  // namespace
 
@@ -179,13 +198,7 @@ TEST_CASE("DeepSpeech 1 has Table 6's layers; its recipe's Nesterov steps keep p
   for (const auto& l : layers) CHECK(l.size() - l.mask().count() == std::size_t(0.5 * double(l.size()) + 0.5));
   CHECK(std::isfinite(step(2)));
   CHECK(std::isfinite(step(3)));
-  for (std::size_t i = 0; i < layers.size(); ++i) {
-    CAPTURE(layers[i].name());
-    CHECK(nonzero_where_pruned(layers.parameter(i), layers[i].mask()) == 0);
-    auto& state = *opt.state().at(c10::guts::to_string(layers.parameter(i).unsafeGetTensorImpl()));
-    CHECK(nonzero_where_pruned(static_cast<torch::optim::SGDParamState&>(state).momentum_buffer(),
-                               layers[i].mask()) == 0);
-  }
+  CHECK(dsd_torch_test::nonzero_pruned_state(layers, opt) == 0);
 }
 
 TEST_CASE("DeepSpeech 2 has Table 8's layers (its output's 95,054 aside) and runs a spectrogram") {
@@ -224,4 +237,92 @@ TEST_CASE("NeuralTalk's LSTM generator has Karpathy's matrices and the paper's 6
   torch::NoGradGuard no_grad;
   const auto logits = talk->forward(torch::randn({2, 4096}), torch::randint(0, 2538, {6, 2}, torch::kLong));
   CHECK(logits.sizes().vec() == std::vector<std::int64_t>{6, 2, 2538});
+}
+
+TEST_CASE("DeepSpeech 1's recipe through dsd::run: each phase's rate reaches the optimizer, round 2 "
+          "prunes 25 %, re-dense restarts the pruned weights and momentum at zero and they move") {
+  torch::manual_seed(3);
+  experiments::paper::DeepSpeech1 ds1;
+  auto layers = dsd::torch::wrap(ds1);
+  std::vector<std::string> names;
+  for (const auto& l : layers) names.push_back(l.name());
+  const auto recipe = dsd::io::read_recipe(std::string(DSD_RECIPES_DIR) + "/deepspeech1-iclr2017.json");
+  dsd::Plan plan = recipe.plan(names);
+  REQUIRE(plan.phases.size() == 5);
+  for (auto& p : plan.phases) p.epochs = 1;  // one epoch of one step each
+  torch::optim::SGD opt(ds1->parameters(), torch::optim::SGDOptions(1.0).momentum(0.9).nesterov(true));
+  struct Seen {
+    dsd::Phase phase;
+    int round;
+    double lr;                        ///< the optimizer's rate during the phase
+    std::vector<std::size_t> pruned;  ///< per layer
+    std::size_t nonzero_pruned = 0;   ///< after the step (sparse: must be 0)
+    std::size_t restarted = 0, was_pruned = 0, moved = 0, with_gradient = 0;  ///< re-dense: the last sparse mask's
+  };
+  std::vector<Seen> seen;
+  std::vector<dsd::BitMask> last_sparse;
+  dsd::Callbacks cb;
+  cb.set_lr = dsd::torch::lr_setter(opt);
+  cb.evaluate = [] { return 0.0; };
+  cb.train_epoch = [&](const dsd::EpochContext& ctx) {
+    Seen s{ctx.phase, ctx.round, static_cast<torch::optim::SGDOptions&>(opt.param_groups()[0].options()).lr(), {}};
+    for (const auto& l : layers) s.pruned.push_back(l.size() - l.mask().count());
+    const bool redense = ctx.phase == dsd::Phase::redense;
+    if (redense) {  // entering re-dense: what the last sparse phase pruned is zero, momentum too
+      for (std::size_t i = 0; i < layers.size(); ++i) {
+        const dsd::BitMask& m = last_sparse[i];
+        s.was_pruned += m.size() - m.count();
+        const auto key = c10::guts::to_string(layers.parameter(i).unsafeGetTensorImpl());
+        const auto& momentum = static_cast<torch::optim::SGDParamState&>(*opt.state().at(key)).momentum_buffer();
+        s.restarted += (m.size() - m.count()) - dsd_torch_test::nonzero_where_pruned(layers.parameter(i), m);
+        CHECK(dsd_torch_test::nonzero_where_pruned(momentum, m) == 0);
+      }
+    }
+    torch::manual_seed(static_cast<std::uint64_t>(100 + ctx.phase_index));
+    const auto x = torch::randn({12, 2, 11 * 161});
+    const auto targets = torch::randint(1, 29, {2, 4}, torch::kLong);
+    opt.zero_grad();
+    const auto loss = torch::nn::functional::ctc_loss(ds1->forward(x), targets, torch::full({2}, 12, torch::kLong),
+                                                      torch::full({2}, 4, torch::kLong));
+    loss.backward();
+    opt.step();
+    layers.enforce(opt);
+    s.nonzero_pruned = dsd_torch_test::nonzero_pruned_state(layers, opt);
+    if (ctx.phase == dsd::Phase::sparse) {
+      last_sparse.clear();
+      for (const auto& l : layers) last_sparse.push_back(l.mask());
+    }
+    if (redense)
+      for (std::size_t i = 0; i < layers.size(); ++i) {
+        s.moved += dsd_torch_test::nonzero_where_pruned(layers.parameter(i), last_sparse[i]);
+        s.with_gradient += dsd_torch_test::nonzero_where_pruned(layers.parameter(i).grad(), last_sparse[i]);
+      }
+    seen.push_back(s);
+    return loss.item<double>();
+  };
+  dsd::run(layers, plan, dsd::UniformSparsity{}, cb);
+  REQUIRE(seen.size() == 5);
+  // Table 6's rates, each in the optimizer while its phase trains
+  const double rates[] = {8e-4, 5e-4, 3e-4, 1e-4, 3e-5};
+  const dsd::Phase phases[] = {dsd::Phase::dense, dsd::Phase::sparse, dsd::Phase::redense, dsd::Phase::sparse,
+                               dsd::Phase::redense};
+  const double sparsity[] = {0.0, 0.5, 0.0, 0.25, 0.0};
+  for (std::size_t p = 0; p < 5; ++p) {
+    CAPTURE(p);
+    CHECK(seen[p].phase == phases[p]);
+    CHECK(seen[p].round == (p < 3 ? 1 : 2));
+    CHECK(seen[p].lr == rates[p]);
+    CHECK(seen[p].nonzero_pruned == 0);
+    for (std::size_t i = 0; i < layers.size(); ++i)
+      CHECK(seen[p].pruned[i] == std::size_t(sparsity[p] * double(layers[i].size()) + 0.5));
+  }
+  // Re-dense: every pruned weight restarted at zero (its momentum too), and one Nesterov step from
+  // zero moved exactly those whose gradient is nonzero (-lr (g + 0.9 g)): most of them.
+  for (const std::size_t p : {2u, 4u}) {
+    CAPTURE(p);
+    CHECK(seen[p].was_pruned > 0);
+    CHECK(seen[p].restarted == seen[p].was_pruned);
+    CHECK(seen[p].moved == seen[p].with_gradient);
+    CHECK(seen[p].moved > seen[p].was_pruned / 2);
+  }
 }

@@ -115,13 +115,7 @@ TEST_CASE("a scripted torchvision ResNet-18: Python's names, exact prunes, torch
     opt.step();
     layers.enforce(opt);
   }
-  for (std::size_t i = 0; i < layers.size(); ++i) {
-    CAPTURE(layers[i].name());
-    CHECK(nonzero_where_pruned(layers.parameter(i), layers[i].mask()) == 0);
-    auto& state = *opt.state().at(c10::guts::to_string(layers.parameter(i).unsafeGetTensorImpl()));
-    CHECK(nonzero_where_pruned(static_cast<torch::optim::SGDParamState&>(state).momentum_buffer(),
-                               layers[i].mask()) == 0);
-  }
+  CHECK(dsd_torch_test::nonzero_pruned_state(layers, opt) == 0);
   // an optimizer over another copy of the model holds none of the wrapped tensors: refused
   auto other = load("resnet18");
   torch::optim::SGD elsewhere(parameters_of(other->module), torch::optim::SGDOptions(0.01).momentum(0.9));

@@ -32,6 +32,21 @@ inline std::size_t nonzero_where_pruned(const torch::Tensor& t, const dsd::BitMa
   return bad;
 }
 
+/// Every wrapped layer's entries left nonzero where its mask prunes, in the weights and in
+/// their SGD momentum (DSD's invariant after `layers.enforce(opt)`): 0 when it holds.
+template <class Layers>
+std::size_t nonzero_pruned_state(const Layers& layers, torch::optim::SGD& opt) {
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    bad += nonzero_where_pruned(layers.parameter(i), layers[i].mask());
+    const auto key = c10::guts::to_string(layers.parameter(i).unsafeGetTensorImpl());
+    if (opt.state().count(key) == 0) continue;  // no step yet: no momentum
+    auto& state = static_cast<torch::optim::SGDParamState&>(*opt.state().at(key));
+    if (state.momentum_buffer().defined()) bad += nonzero_where_pruned(state.momentum_buffer(), layers[i].mask());
+  }
+  return bad;
+}
+
 /// DSD_TORCHSCRIPT_DIR (ctest sets it), or nothing when the export there was skipped (no
 /// python3-torchvision): the test then prints "skipped: ...", which ctest reports as a skip
 /// (SKIP_REGULAR_EXPRESSION).
