@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "paper_shapes.hpp"
+
 namespace {
 
 __global__ void fill_random(float* w, std::size_t n, std::uint64_t seed) {
@@ -151,6 +153,12 @@ void BM_MaskedAdam_ResNet50_161_tensors(benchmark::State& state) {
   masked_step<dsd::Adam>(state, resnet50_sizes(), adam_bytes);
 }
 
+/// The paper's networks (paper_shapes.hpp: every weight tensor dsd wraps, in module order): one
+/// launch of the masked momentum step over all of them.
+void BM_PaperMomentumStep(benchmark::State& state, const dsd_bench::PaperNet& net) {
+  masked_step<dsd::MomentumSgd>(state, net.weights(), momentum_bytes);
+}
+
 // ---------------------------------------------------------------- selection and masks
 
 template <class Policy>
@@ -171,6 +179,25 @@ void prune_half(benchmark::State& state, const Policy& policy) {
 /// the weights that BM_DeviceCopy's figure lets one subtract.
 void BM_KeepmaxPrune(benchmark::State& state) { prune_half(state, dsd::KeepmaxCut{}); }
 void BM_RandomCutPrune(benchmark::State& state) { prune_half(state, dsd::RandomCut{.seed = 1}); }
+
+/// The paper's networks: Keepmax-Cut of every wrapped tensor at 50 %, per layer or by one global
+/// threshold, with a device-to-device restore of the weights first (as BM_KeepmaxPrune).
+void BM_PaperPrune(benchmark::State& state, const dsd_bench::PaperNet& net, bool global) {
+  const std::vector<std::size_t> sizes = net.weights();
+  LayerSet set(sizes);
+  std::vector<dsd::cuda::DeviceBuffer<float>> original;  // LayerSet's weights before its prune
+  for (std::size_t i = 0; i < sizes.size(); ++i) original.push_back(random_buffer(sizes[i], 2 * i + 1));
+  time_loop(state, [&] {
+    for (std::size_t i = 0; i < sizes.size(); ++i)
+      DSD_CUDA_CHECK(cudaMemcpyAsync(set.w[i].data(), original[i].data(), sizes[i] * 4, cudaMemcpyDeviceToDevice));
+    if (global)
+      (void)dsd::prune(set.layers, dsd::GlobalSparsity{.sparsity = 0.5});
+    else
+      (void)dsd::prune(set.layers, dsd::UniformSparsity{.sparsity = 0.5});
+  });
+  report(state, set.total, 4.0);
+  state.counters["tensors"] = static_cast<double>(sizes.size());
+}
 
 /// The selection alone: the k-th smallest magnitude over n floats.
 void BM_DeviceSelect(benchmark::State& state) {
@@ -309,6 +336,18 @@ int main(int argc, char** argv) {
   if (dsd::cuda::device_count() == 0) {
     std::fprintf(stderr, "dsd_bench_cuda: no CUDA device\n");
     return 77;
+  }
+  for (const dsd_bench::PaperNet& net : dsd_bench::paper_nets()) {
+    const std::string name = net.name;
+    benchmark::RegisterBenchmark(("BM_PaperMomentumStep/" + name).c_str(),
+                                 [&net](benchmark::State& s) { BM_PaperMomentumStep(s, net); })
+        ->UseManualTime()
+        ->Unit(benchmark::kMicrosecond);
+    for (const bool global : {false, true})
+      benchmark::RegisterBenchmark(((global ? "BM_PaperPrune/global/" : "BM_PaperPrune/per_layer/") + name).c_str(),
+                                   [&net, global](benchmark::State& s) { BM_PaperPrune(s, net, global); })
+          ->UseManualTime()
+          ->Unit(benchmark::kMicrosecond);
   }
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();

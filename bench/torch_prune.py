@@ -19,6 +19,7 @@ usage: torch_prune.py [--threads 2] [--nets vgg16,resnet18,...] [--repetitions 3
 Exits 77 (skipped) without python3-torch / python3-torchvision."""
 import argparse
 import copy
+import fnmatch
 import gc
 import json
 import math
@@ -174,7 +175,6 @@ def network(net):
         m = NeuralTalk()
         batch = (torch.randn(BATCH, 4096, generator=g), torch.randint(0, 2538, (16, BATCH), generator=g))
         loss = lambda m, b: F.cross_entropy(m(b[0], b[1]).flatten(0, 1), b[1].flatten())
-        select = lambda name, p: p.dim() >= 2
     elif net in ("deepspeech1", "deepspeech2"):
         frames = 64
         if net == "deepspeech1":
@@ -186,7 +186,6 @@ def network(net):
         batch = (x, y)
         loss = lambda m, b: F.ctc_loss(m(b[0]), b[1], torch.full((BATCH,), steps, dtype=torch.long),
                                        torch.full((BATCH,), b[1].shape[1], dtype=torch.long))
-        select = None
     else:
         if net.startswith("googlenet"):
             m = torchvision.models.googlenet(weights=None, aux_logits=net == "googlenet_aux", init_weights=True)
@@ -201,15 +200,19 @@ def network(net):
             # torchvision's GoogLeNet in training with its auxiliary heads (weights 0.3, as trained)
             return F.cross_entropy(out.logits, b[1]) + 0.3 * (F.cross_entropy(out.aux_logits1, b[1]) +
                                                               F.cross_entropy(out.aux_logits2, b[1]))
-        select = None
     total = sum(p.numel() for p in m.parameters())
     assert total == TOTALS[net], f"{net}: {total} parameters, expected {TOTALS[net]}"
-    # dsd's default selection (WrapOptions): 2-D or more, last name component starting "weight"
-    select = select or (lambda name, p: p.dim() >= 2 and name.rsplit(".", 1)[-1].startswith("weight"))
     sparsity, exclude = first_prune(net)
-    import fnmatch
-    names = [n for n, p in m.named_parameters() if select(n, p) and not any(fnmatch.fnmatchcase(n, e) for e in exclude)]
+    names = [n for n in wrapped_names(m, net) if not any(fnmatch.fnmatchcase(n, e) for e in exclude)]
     return m, batch, loss, names, sparsity
+
+
+def wrapped_names(m, net):
+    """The parameters dsd wraps, in module order: its default selection (WrapOptions: two or more
+    dimensions, last name component starting "weight"), every matrix for NeuralTalk (paper_nets)."""
+    if net == "neuraltalk":
+        return [n for n, p in m.named_parameters() if p.dim() >= 2]
+    return [n for n, p in m.named_parameters() if p.dim() >= 2 and n.rsplit(".", 1)[-1].startswith("weight")]
 
 
 def targets(m, names):

@@ -22,8 +22,10 @@
 #include <unistd.h>
 #include <vector>
 
+#include "../../bench/paper_shapes.hpp"
 #include "paper_nets.hpp"
 #include "paper_rnns.hpp"
+#include "trainable.hpp"
 
 namespace {
 
@@ -324,5 +326,19 @@ TEST_CASE("DeepSpeech 1's recipe through dsd::run: each phase's rate reaches the
     CHECK(seen[p].restarted == seen[p].was_pruned);
     CHECK(seen[p].moved == seen[p].with_gradient);
     CHECK(seen[p].moved > seen[p].was_pruned / 2);
+  }
+}
+
+TEST_CASE("the GPU benchmark's tensor lists (bench/paper_shapes.hpp) are what dsd wraps in each network") {
+  REQUIRE(dsd_bench::paper_nets().size() == experiments::paper::trainable_names().size());
+  for (const dsd_bench::PaperNet& expected : dsd_bench::paper_nets()) {
+    CAPTURE(expected.name);
+    const auto net = experiments::paper::make_trainable(expected.name, {.batch = 1, .image = 64});
+    const auto layers = dsd::torch::wrap(*net.module, net.wrap);
+    REQUIRE(layers.size() == expected.tensors.size());
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+      CHECK(layers[i].name() == expected.tensors[i].name);
+      CHECK(layers[i].size() == expected.tensors[i].size);
+    }
   }
 }
