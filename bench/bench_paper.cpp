@@ -11,7 +11,8 @@
 //                        in), torch's SGD the rest (biases, normalisation)
 //   NET/prune/recipe     the recipe's first prune of every wrapped layer (Keepmax-Cut per layer),
 //                        from the dense weights; counters: mask_MiB (the masks dsd keeps),
-//                        weights_MiB, peak_MiB (resident memory the prune adds at its peak)
+//                        weights_MiB, peak_MiB (the most the prune holds on the heap at once,
+//                        counted by this program's operator new: every allocation dsd makes)
 //   NET/prune/global     GlobalSparsity at the same sparsity and exclusions, from the dense weights
 //   NET/sensitivity      sensitivity_analysis' own work over 9 candidates (10 % ... 90 %) of every
 //                        layer, the user's evaluation a no-op: items/s are candidates (layer x
@@ -25,6 +26,10 @@
 // (default: all cores, ./recipes). Compare rows of one run only.
 #include <benchmark/benchmark.h>
 #include <malloc.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
 
 #include <algorithm>
 #include <chrono>
@@ -82,27 +87,23 @@ Subject subject(const std::string& name) {
   return s;
 }
 
+/// What operator new holds now and its peak since reset: every allocation dsd's host code makes
+/// (its headers use the standard containers only; libtorch's tensors do not come through here).
+struct HeapCount {
+  std::atomic<std::size_t> live{0}, peak{0};
+  void add(std::size_t n) noexcept {
+    const std::size_t now = live.fetch_add(n) + n;
+    for (std::size_t p = peak.load(); now > p && !peak.compare_exchange_weak(p, now);) {
+    }
+  }
+} g_heap;
+
 double mib(std::size_t bytes) { return static_cast<double>(bytes) / (1 << 20); }
 
 std::size_t mask_bytes(const dsd::torch::Layers<float>& layers) {
   std::size_t b = 0;
   for (const auto& l : layers) b += l.mask().words().size() * sizeof(std::uint64_t);
   return b;
-}
-
-/// A line of /proc/self/status in KiB (VmRSS: resident now, VmHWM: its peak since the reset).
-std::int64_t status_kib(const std::string& field) {
-  std::ifstream in("/proc/self/status");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind(field + ":", 0) == 0) return std::stoll(line.substr(field.size() + 1));
-  return -1;
-}
-
-/// Resets VmHWM to the current resident size (Linux: clear_refs 5); false where refused.
-bool reset_peak() {
-  std::ofstream out("/proc/self/clear_refs");
-  out << "5";
-  return static_cast<bool>(out.flush());
 }
 
 enum class Step { plain, enforce, dsd_fused };
@@ -157,30 +158,29 @@ void prune(benchmark::State& state, const std::string& name, Prune how) {
   for (std::size_t i = 0; i < s.layers.size(); ++i) dense.push_back(s.layers.parameter(i).detach().clone());
   const dsd::GlobalSparsity global{.sparsity = s.prune.sparsity, .exclude = s.prune.exclude};
   double peak = 0.0;
-  bool measured = true;
   for (auto _ : state) {
     state.PauseTiming();
+    dsd::redense(s.layers);  // masks off first: redense enforces the old mask before removing it
     {
       torch::NoGradGuard no_grad;
       for (std::size_t i = 0; i < s.layers.size(); ++i) s.layers.parameter(i).copy_(dense[i]);
     }
-    dsd::redense(s.layers);
-    const std::int64_t before = status_kib("VmRSS");
-    measured = reset_peak() && measured;
+    const std::size_t before = g_heap.live.load();
+    g_heap.peak = before;
     state.ResumeTiming();
     if (how == Prune::recipe)
       dsd::prune(s.layers, s.prune);
     else
       dsd::prune(s.layers, global);
     state.PauseTiming();
-    peak = std::max(peak, static_cast<double>(status_kib("VmHWM") - before) / 1024.0);
+    peak = std::max(peak, mib(g_heap.peak.load() - before));
     state.ResumeTiming();
   }
   std::size_t weights = 0;
   for (const auto& l : s.layers) weights += l.size();
   state.counters["weights_MiB"] = mib(weights * sizeof(float));
   state.counters["mask_MiB"] = mib(mask_bytes(s.layers));
-  if (measured) state.counters["peak_MiB"] = peak;
+  state.counters["peak_MiB"] = peak;
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * weights));
   state.SetLabel(how == Prune::recipe ? s.label : "GlobalSparsity " + dsd::detail::to_text(global.sparsity));
 }
@@ -201,18 +201,26 @@ void sensitivity(benchmark::State& state, const std::string& name) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // glibc maps every block of 64 KiB or more and unmaps it when freed, so that the resident peak
-  // sees each large allocation (bench/torch_prune.py sets the same)
-  mallopt(M_MMAP_THRESHOLD, 1 << 16);
   std::vector<char*> rest;
-  for (int i = 0; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a.rfind("--threads=", 0) == 0)
-      torch::set_num_threads(std::stoi(a.substr(10)));
-    else if (a.rfind("--recipes=", 0) == 0)
-      g_recipes = a.substr(10);
-    else
-      rest.push_back(argv[i]);
+  try {
+    for (int i = 0; i < argc; ++i) {
+      const std::string a = argv[i];
+      if (a.rfind("--threads=", 0) == 0) {
+        const std::string n = a.substr(10);
+        DSD_REQUIRE(!n.empty() && n.size() < 4 && n.find_first_not_of("0123456789") == std::string::npos &&
+                        std::stoi(n) > 0,
+                    invalid_argument, "--threads=", n, ": not a positive thread count");
+        torch::set_num_threads(std::stoi(n));
+      } else if (a.rfind("--recipes=", 0) == 0) {
+        g_recipes = a.substr(10);
+      } else {
+        rest.push_back(argv[i]);
+      }
+    }
+    for (const auto& [net, file] : recipe_of) (void)dsd::io::read_recipe(g_recipes + "/" + file);  // before any row
+  } catch (const std::exception& e) {
+    std::cerr << e.what() << "\n";
+    return 1;
   }
   for (const std::string& net : experiments::paper::trainable_names()) {
     const auto add = [&](const std::string& row, auto f) {
@@ -237,3 +245,36 @@ int main(int argc, char** argv) {
   benchmark::Shutdown();
   return 0;
 }
+
+// The heap count: operator new and delete replaced for this program (malloc underneath). GCC
+// reads the free() in a replaced operator delete as a mismatch with new; here it is the pair.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+void* operator new(std::size_t n) {
+  void* p = std::malloc(n == 0 ? 1 : n);
+  if (p == nullptr) throw std::bad_alloc();
+  g_heap.add(malloc_usable_size(p));
+  return p;
+}
+void* operator new[](std::size_t n) { return operator new(n); }
+void* operator new(std::size_t n, std::align_val_t a) {
+  const std::size_t align = std::max(static_cast<std::size_t>(a), sizeof(void*));
+  void* p = nullptr;
+  if (posix_memalign(&p, align, n == 0 ? 1 : n) != 0) throw std::bad_alloc();
+  g_heap.add(malloc_usable_size(p));
+  return p;
+}
+void* operator new[](std::size_t n, std::align_val_t a) { return operator new(n, a); }
+void operator delete(void* p) noexcept {
+  if (p == nullptr) return;
+  g_heap.live.fetch_sub(malloc_usable_size(p));
+  std::free(p);
+}
+void operator delete[](void* p) noexcept { operator delete(p); }
+void operator delete(void* p, std::size_t) noexcept { operator delete(p); }
+void operator delete[](void* p, std::size_t) noexcept { operator delete(p); }
+void operator delete(void* p, std::align_val_t) noexcept { operator delete(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { operator delete(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { operator delete(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { operator delete(p); }

@@ -296,11 +296,14 @@ def main():
     ap.add_argument("--repetitions", type=int, default=3)
     ap.add_argument("--out", default="")
     a = ap.parse_args()
+    nets = a.nets.split(",")
+    bad = [n for n in nets if n not in TOTALS]
+    if bad or a.repetitions < 1 or a.threads < 1:
+        sys.exit(f"unknown network {bad[0]!r}: one of {', '.join(TOTALS)}" if bad else
+                 "--repetitions and --threads must be at least 1")
     torch.set_num_threads(a.threads)
     rows = []
-    for net in a.nets.split(","):
-        if net not in TOTALS:
-            sys.exit(f"unknown network {net!r}: one of {', '.join(TOTALS)}")
+    for net in nets:
         m, batch, loss, names, sparsity = network(net)
         row = lambda name, times, **extra: rows.append(
             {"name": f"{net}/{name}", "ms": 1e3 * statistics.median(times), "times_ms": [1e3 * t for t in times],

@@ -4,6 +4,7 @@ into the tables of docs/benchmarks.md's section "The paper's networks at their r
 between its markers; every figure is a ratio within one run or a time beside its peer's.
 
 usage: paper_bench_report.py DSD_JSON TORCH_JSON DOC"""
+import bench_report
 import json
 import machine
 import os
@@ -17,20 +18,18 @@ NETS = [("alexnet", "AlexNet"), ("vgg16", "VGG-16"), ("googlenet", "GoogLeNet"),
 
 
 def dsd_rows(path):
-    with open(path) as f:
-        data = json.load(f)
-    rows = {}
-    for b in data["benchmarks"]:
-        if b.get("run_type") == "aggregate":
-            continue
-        name = b["name"].removesuffix("/real_time")
-        scale = {"ms": 1.0, "us": 1e-3, "ns": 1e-6, "s": 1e3}[b.get("time_unit", "ns")]
-        rows[name] = dict(b, ms=b["real_time"] * scale)
-    return data["context"], rows
+    """bench_report's rows, keyed by name, each with its real time in ms."""
+    ctx, rows = bench_report.load(path)
+    unit = {"ms": 1.0, "us": 1e-3, "ns": 1e-6, "s": 1e3}
+    return ctx, {"/".join(k): dict(b, ms=b["real_time"] * unit[b.get("time_unit", "ns")]) for k, b in rows.items()}
 
 
 def ms(x):
     return f"{x:.0f} ms" if x >= 100 else f"{x:.1f} ms" if x >= 10 else f"{x:.2f} ms"
+
+
+def peak(row, spec):
+    return format(row["peak_MiB"], spec) if "peak_MiB" in row else "n/a"
 
 
 def pct(x):
@@ -57,10 +56,12 @@ def main(dsd_json, torch_json, doc):
       "PyTorch hooks add | hooks ÷ enforce |")
     w("|---|---|---|---|---|---|---|---|")
     goals = {"share": [], "prune": [], "global": [], "memory": []}
+    missing = []
     for key, title in NETS:
         plain, enf, fused = (d.get(f"{key}/step/{v}") for v in ("plain", "enforce", "dsd_fused"))
         tp, th = t.get(f"{key}/step/plain"), t.get(f"{key}/step/hooks")
-        if not (plain and enf and fused and tp and th):
+        if not (plain and enf and fused and tp and th and "dsd_share" in enf):
+            missing.append(f"{title} (steps)")
             continue
         share = enf["dsd_share"]
         hooks = th["ms"] / tp["ms"] - 1
@@ -69,9 +70,10 @@ def main(dsd_json, torch_json, doc):
           f"{ms(tp['ms'])} | {pct(hooks)} | {hooks / share:.1f} × |")
     w("")
     w("**Prunes.** dsd's rows start from the dense weights every iteration (the copy is not timed); "
-      "PyTorch's from a fresh copy of the dense network. *peak*: the resident memory the prune adds at "
-      "its peak (VmHWM after `clear_refs`, glibc mapping every block of 64 KiB or more in both "
-      "processes). *per candidate*: `sensitivity_analysis`' own work (prune one layer to one sparsity, "
+      "PyTorch's from a fresh copy of the dense network. *peak*: for PyTorch, the resident memory the "
+      "prune adds at its peak (VmHWM after `clear_refs`, glibc mapping every block of 64 KiB or more); "
+      "for dsd, which allocates through operator new only, the most its prune holds on "
+      "the heap at once, counted by `dsd_bench_paper`'s operator new). *per candidate*: `sensitivity_analysis`' own work (prune one layer to one sparsity, "
       "restore it exactly) per (layer, sparsity), the user's evaluation excluded.\n")
     w("| network | dsd recipe prune | ÷ step | dsd global | PyTorch `global_unstructured` | PyTorch ÷ dsd | "
       "PyTorch per-layer `l1_unstructured` | ÷ dsd recipe prune | peak: dsd global / PyTorch global | "
@@ -80,16 +82,21 @@ def main(dsd_json, torch_json, doc):
     for key, title in NETS:
         rec, glo, sen, plain = (d.get(f"{key}/{v}") for v in ("prune/recipe", "prune/global", "sensitivity", "step/plain"))
         tg, tl = t.get(f"{key}/prune/global"), t.get(f"{key}/prune/l1")
-        if not (rec and glo and sen and plain and tg and tl):
+        if not (rec and glo and sen and plain and tg and tl and "mask_MiB" in glo and "items_per_second" in sen):
+            missing.append(f"{title} (prunes)")
             continue
         goals["prune"].append((title, rec["ms"] / plain["ms"]))
         goals["global"].append((title, tg["ms"] / glo["ms"]))
-        goals["memory"].append((title, glo.get("peak_MiB", float("nan")), glo["mask_MiB"], tg.get("peak_MiB", float("nan"))))
+        if "peak_MiB" in glo and "peak_MiB" in tg:
+            goals["memory"].append((title, glo["peak_MiB"], glo["mask_MiB"], tg["peak_MiB"]))
         w(f"| {title} | {ms(rec['ms'])} | {rec['ms'] / plain['ms']:.3f} | {ms(glo['ms'])} | {ms(tg['ms'])} | "
           f"{tg['ms'] / glo['ms']:.1f} × | {ms(tl['ms'])} | {tl['ms'] / rec['ms']:.1f} × | "
-          f"{glo.get('peak_MiB', float('nan')):.1f} / {tg.get('peak_MiB', float('nan')):.0f} MiB | "
+          f"{peak(glo, '.1f')} / {peak(tg, '.0f')} MiB | "
           f"{glo['mask_MiB']:.2f} MiB | {1e3 / sen['items_per_second']:.2f} ms |")
     w("")
+    if missing:
+        w(f"Not in this sitting's JSON (no verdict over them): {', '.join(missing)}.\n")
+        print("paper_bench_report: rows missing for " + ", ".join(missing), file=sys.stderr)
     w("**The issue's goals** (benchmarks, not tests), read off these tables:\n")
 
     def verdict(ok):
@@ -108,13 +115,13 @@ def main(dsd_json, torch_json, doc):
           + (f" ({', '.join(slow)})." if slow else "."))
     if goals["memory"]:
         big = max(goals["memory"], key=lambda g: g[1] - g[2])
-        w(f"- dsd's global prune needs no memory beyond its masks: its peak exceeds the masks by at most "
+        w(f"- dsd's global prune needs no memory beyond its masks: its heap peak exceeds the masks by at most "
           f"{max(0.0, big[1] - big[2]):.1f} MiB ({big[0]}), where `global_unstructured` adds up to "
           f"{max(g[3] for g in goals['memory']):.0f} MiB.")
     body = "\n".join(out) + "\n"
     with open(doc) as f:
         text = f.read()
-    if BEGIN not in text or END not in text:
+    if BEGIN not in text or END not in text or text.index(END) < text.index(BEGIN):
         sys.exit(f"{doc}: no {BEGIN} ... {END} section to replace")
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)

@@ -130,13 +130,16 @@ TEST_CASE("one prune of VGG-16's 138 M weights removes exactly round(s n) of eac
   // the full-size checkpoint: every mask and weight back exactly, into another initialisation
   const auto path = std::filesystem::temp_directory_path() /
                     ("dsd_vgg16_" + std::to_string(::getpid()) + ".safetensors");
+  struct Remove {  // the 550 MB file goes whatever fails below
+    std::filesystem::path path;
+    ~Remove() { std::filesystem::remove(path); }
+  } remove{path};
   dsd::io::save_checkpoint(path, layers);
   torch::manual_seed(99);
   auto other = experiments::paper::make_torchvision("vgg16");
   auto loaded = dsd::torch::wrap(*other.module, {.exclude = {"features.0.weight"}});
   CHECK_FALSE(torch::equal(loaded.parameter(1), layers.parameter(1)));
   dsd::io::load_checkpoint(path, loaded);
-  std::filesystem::remove(path);
   REQUIRE(loaded.size() == layers.size());
   for (std::size_t i = 0; i < layers.size(); ++i) {
     CAPTURE(layers[i].name());
@@ -331,8 +334,10 @@ TEST_CASE("DeepSpeech 1's recipe through dsd::run: each phase's rate reaches the
 
 TEST_CASE("the GPU benchmark's tensor lists (bench/paper_shapes.hpp) are what dsd wraps in each network") {
   REQUIRE(dsd_bench::paper_nets().size() == experiments::paper::trainable_names().size());
-  for (const dsd_bench::PaperNet& expected : dsd_bench::paper_nets()) {
+  for (std::size_t k = 0; k < dsd_bench::paper_nets().size(); ++k) {
+    const dsd_bench::PaperNet& expected = dsd_bench::paper_nets()[k];
     CAPTURE(expected.name);
+    CHECK(expected.name == experiments::paper::trainable_names()[k]);
     const auto net = experiments::paper::make_trainable(expected.name, {.batch = 1, .image = 64});
     const auto layers = dsd::torch::wrap(*net.module, net.wrap);
     REQUIRE(layers.size() == expected.tensors.size());

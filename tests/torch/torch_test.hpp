@@ -33,16 +33,18 @@ inline std::size_t nonzero_where_pruned(const torch::Tensor& t, const dsd::BitMa
 }
 
 /// Every wrapped layer's entries left nonzero where its mask prunes, in the weights and in
-/// their SGD momentum (DSD's invariant after `layers.enforce(opt)`): 0 when it holds.
+/// their SGD momentum (DSD's invariant after `layers.enforce(opt)`): 0 when it holds. The
+/// optimizer must have stepped every wrapped tensor (a missing momentum fails the test).
 template <class Layers>
 std::size_t nonzero_pruned_state(const Layers& layers, torch::optim::SGD& opt) {
   std::size_t bad = 0;
   for (std::size_t i = 0; i < layers.size(); ++i) {
     bad += nonzero_where_pruned(layers.parameter(i), layers[i].mask());
     const auto key = c10::guts::to_string(layers.parameter(i).unsafeGetTensorImpl());
-    if (opt.state().count(key) == 0) continue;  // no step yet: no momentum
+    REQUIRE_MESSAGE(opt.state().count(key) == 1, "the optimizer has no state for ", layers[i].name());
     auto& state = static_cast<torch::optim::SGDParamState&>(*opt.state().at(key));
-    if (state.momentum_buffer().defined()) bad += nonzero_where_pruned(state.momentum_buffer(), layers[i].mask());
+    REQUIRE(state.momentum_buffer().defined());
+    bad += nonzero_where_pruned(state.momentum_buffer(), layers[i].mask());
   }
   return bad;
 }
