@@ -247,15 +247,15 @@ TEST_CASE("NeuralTalk's LSTM generator has Karpathy's matrices and the paper's 6
 TEST_CASE("DeepSpeech 1's recipe through dsd::run: each phase's rate reaches the optimizer, round 2 "
           "prunes 25 %, re-dense restarts the pruned weights and momentum at zero and they move") {
   torch::manual_seed(3);
-  experiments::paper::DeepSpeech1 ds1;
-  auto layers = dsd::torch::wrap(ds1);
+  const auto ds1 = experiments::paper::make_trainable("deepspeech1", {.batch = 2, .frames = 12});
+  auto layers = dsd::torch::wrap(*ds1.module, ds1.wrap);
   std::vector<std::string> names;
   for (const auto& l : layers) names.push_back(l.name());
   const auto recipe = dsd::io::read_recipe(std::string(DSD_RECIPES_DIR) + "/deepspeech1-iclr2017.json");
   dsd::Plan plan = recipe.plan(names);
   REQUIRE(plan.phases.size() == 5);
   for (auto& p : plan.phases) p.epochs = 1;  // one epoch of one step each
-  torch::optim::SGD opt(ds1->parameters(), torch::optim::SGDOptions(1.0).momentum(0.9).nesterov(true));
+  torch::optim::SGD opt(ds1.module->parameters(), torch::optim::SGDOptions(1.0).momentum(0.9).nesterov(true));
   struct Seen {
     dsd::Phase phase;
     int round;
@@ -283,12 +283,9 @@ TEST_CASE("DeepSpeech 1's recipe through dsd::run: each phase's rate reaches the
         CHECK(dsd_torch_test::nonzero_where_pruned(momentum, m) == 0);
       }
     }
-    torch::manual_seed(static_cast<std::uint64_t>(100 + ctx.phase_index));
-    const auto x = torch::randn({12, 2, 11 * 161});
-    const auto targets = torch::randint(1, 29, {2, 4}, torch::kLong);
+    const auto [x, targets] = ds1.batch(100 + ctx.phase_index);  // 12 frames, batch 2
     opt.zero_grad();
-    const auto loss = torch::nn::functional::ctc_loss(ds1->forward(x), targets, torch::full({2}, 12, torch::kLong),
-                                                      torch::full({2}, 4, torch::kLong));
+    const auto loss = ds1.loss(x, targets);
     loss.backward();
     opt.step();
     layers.enforce(opt);

@@ -46,6 +46,18 @@ struct InputShape {
   std::int64_t batch = 8, image = 224, frames = 64, caption = 16;
 };
 
+/// The CTC loss of a network emitting log-probabilities [T, B, symbols] (DeepSpeech 1 and 2):
+/// every utterance T frames and every target its full row long.
+template <class Impl>
+std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)> ctc_loss_of(std::shared_ptr<Impl> impl) {
+  return [impl](const torch::Tensor& x, const torch::Tensor& y) {
+    const torch::Tensor logp = impl->forward(x);
+    const std::int64_t b = logp.size(1);
+    return torch::nn::functional::ctc_loss(logp, y, torch::full({b}, logp.size(0), torch::kLong),
+                                           torch::full({b}, y.size(1), torch::kLong));
+  };
+}
+
 /// The network called `net` (a `paper_nets --net` name) with synthetic batches of `shape`.
 inline Trainable make_trainable(const std::string& net, const InputShape& shape) {
   const std::int64_t b = shape.batch;
@@ -59,10 +71,7 @@ inline Trainable make_trainable(const std::string& net, const InputShape& shape)
       torch::manual_seed(static_cast<std::uint64_t>(seed));
       return std::pair{torch::randn({frames, b, 11 * 161}), torch::randint(1, 29, {b, frames / 4}, torch::kLong)};
     };
-    t.loss = [impl = m.ptr(), frames, b](const torch::Tensor& x, const torch::Tensor& y) {
-      return torch::nn::functional::ctc_loss(impl->forward(x), y, torch::full({b}, frames, torch::kLong),
-                                             torch::full({b}, y.size(1), torch::kLong));
-    };
+    t.loss = ctc_loss_of(m.ptr());
   } else if (net == "deepspeech2") {
     DeepSpeech2 m;
     t.module = m.ptr();
@@ -72,11 +81,7 @@ inline Trainable make_trainable(const std::string& net, const InputShape& shape)
       torch::manual_seed(static_cast<std::uint64_t>(seed));
       return std::pair{torch::randn({b, 1, 161, frames}), torch::randint(1, 54, {b, frames / 8}, torch::kLong)};
     };
-    t.loss = [impl = m.ptr(), b](const torch::Tensor& x, const torch::Tensor& y) {
-      const torch::Tensor logp = impl->forward(x);
-      return torch::nn::functional::ctc_loss(logp, y, torch::full({b}, logp.size(0), torch::kLong),
-                                             torch::full({b}, y.size(1), torch::kLong));
-    };
+    t.loss = ctc_loss_of(m.ptr());
   } else if (net == "neuraltalk") {
     NeuralTalk m;
     t.module = m.ptr();
