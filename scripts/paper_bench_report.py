@@ -73,7 +73,7 @@ def main(dsd_json, torch_json, doc):
       "PyTorch's from a fresh copy of the dense network. *peak*: for PyTorch, the resident memory the "
       "prune adds at its peak (VmHWM after `clear_refs`, glibc mapping every block of 64 KiB or more); "
       "for dsd, which allocates through operator new only, the most its prune holds on "
-      "the heap at once, counted by `dsd_bench_paper`'s operator new). *per candidate*: `sensitivity_analysis`' own work (prune one layer to one sparsity, "
+      "the heap at once, counted by `dsd_bench_paper`'s operator new. *per candidate*: `sensitivity_analysis`' own work (prune one layer to one sparsity, "
       "restore it exactly) per (layer, sparsity), the user's evaluation excluded.\n")
     w("| network | dsd recipe prune | ÷ step | dsd global | PyTorch `global_unstructured` | PyTorch ÷ dsd | "
       "PyTorch per-layer `l1_unstructured` | ÷ dsd recipe prune | peak: dsd global / PyTorch global | "
