@@ -162,8 +162,33 @@ class DeepSpeech2(torch.nn.Module):
         return torch.log_softmax(self.out(y), 2)
 
 
-TOTALS = {"alexnet": 61_100_840, "vgg16": 138_357_544, "googlenet": 6_624_904, "googlenet_aux": 13_004_888,
-          "resnet18": 11_689_512, "resnet50": 25_557_032, "resnet152": 60_192_808, "squeezenet1_0": 1_248_424,
+class CaffeAlexNet(torch.nn.Module):
+    """BVLC Caffe's bvlc_alexnet, the paper's AlexNet, as experiments/torch/paper_nets.hpp writes it:
+    conv2, conv4 and conv5 grouped in two, LRN after relu1 and relu2, pools rounding up."""
+
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+        self.conv1 = nn.Conv2d(3, 96, 11, stride=4)
+        self.conv2 = nn.Conv2d(96, 256, 5, padding=2, groups=2)
+        self.conv3 = nn.Conv2d(256, 384, 3, padding=1)
+        self.conv4 = nn.Conv2d(384, 384, 3, padding=1, groups=2)
+        self.conv5 = nn.Conv2d(384, 256, 3, padding=1, groups=2)
+        self.fc6, self.fc7, self.fc8 = nn.Linear(9216, 4096), nn.Linear(4096, 4096), nn.Linear(4096, 1000)
+        self.norm = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)
+        self.pool = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.drop = nn.Dropout(0.5)
+
+    def forward(self, x):
+        y = self.pool(self.norm(F.relu(self.conv1(x))))
+        y = self.pool(self.norm(F.relu(self.conv2(y))))
+        y = F.relu(self.conv4(F.relu(self.conv3(y))))
+        y = self.drop(F.relu(self.fc6(self.pool(F.relu(self.conv5(y))).flatten(1))))
+        return self.fc8(self.drop(F.relu(self.fc7(y))))
+
+
+TOTALS = {"alexnet": 61_100_840, "alexnet_caffe": 60_965_224, "vgg16": 138_357_544, "googlenet": 6_624_904,
+          "googlenet_aux": 13_004_888, "resnet18": 11_689_512, "resnet50": 25_557_032, "resnet152": 60_192_808, "squeezenet1_0": 1_248_424,
           "neuraltalk": 6_798_314, "deepspeech1": 8_139_805, "deepspeech2": 67_740_758}
 
 
@@ -187,7 +212,9 @@ def network(net):
         loss = lambda m, b: F.ctc_loss(m(b[0]), b[1], torch.full((BATCH,), steps, dtype=torch.long),
                                        torch.full((BATCH,), b[1].shape[1], dtype=torch.long))
     else:
-        if net.startswith("googlenet"):
+        if net == "alexnet_caffe":
+            m = CaffeAlexNet()
+        elif net.startswith("googlenet"):
             m = torchvision.models.googlenet(weights=None, aux_logits=net == "googlenet_aux", init_weights=True)
         else:
             m = getattr(torchvision.models, net)(weights=None)

@@ -11,7 +11,8 @@ import os
 import sys
 
 BEGIN, END = "<!-- paper-nets:begin -->", "<!-- paper-nets:end -->"
-NETS = [("alexnet", "AlexNet"), ("vgg16", "VGG-16"), ("googlenet", "GoogLeNet"), ("googlenet_aux", "GoogLeNet + aux"),
+NETS = [("alexnet", "AlexNet"), ("alexnet_caffe", "AlexNet (Caffe)"), ("vgg16", "VGG-16"), ("googlenet", "GoogLeNet"),
+        ("googlenet_aux", "GoogLeNet + aux"),
         ("resnet18", "ResNet-18"), ("resnet50", "ResNet-50"), ("resnet152", "ResNet-152"),
         ("squeezenet1_0", "SqueezeNet 1.0"), ("neuraltalk", "NeuralTalk"), ("deepspeech1", "DeepSpeech 1"),
         ("deepspeech2", "DeepSpeech 2")]

@@ -55,14 +55,15 @@ struct Timing {
 int main(int argc, char** argv) {
   Flags f;
   CLI::App app{"The DSD paper's networks at their real shapes, run through a recipe file with dsd"};
-  app.add_option("--net", f.net, "alexnet | vgg16 | googlenet | googlenet_aux | resnet18 | resnet50 | resnet152 | "
+  app.add_option("--net", f.net, "alexnet | alexnet_caffe | vgg16 | googlenet | googlenet_aux | resnet18 | resnet50 | resnet152 | "
                                  "squeezenet1_0 | neuraltalk | deepspeech1 | deepspeech2")
       ->required()
       ->check(CLI::IsMember(experiments::paper::trainable_names()));
   app.add_option("--recipe", f.recipe, "the recipe file (recipes/*.json)")->required();
   app.add_option("--steps", f.steps, "training steps of every phase")->check(CLI::PositiveNumber);
   app.add_option("--batch", f.shape.batch, "batch size")->check(CLI::PositiveNumber);
-  app.add_option("--image", f.shape.image, "image side of the CNNs (224: ImageNet's; they pool adaptively)")
+  app.add_option("--image", f.shape.image,
+                 "image side of the CNNs (224: ImageNet's; torchvision's pool adaptively, alexnet_caffe takes 199 to 230)")
       ->check(CLI::Range(32, 1024));
   app.add_option("--frames", f.shape.frames, "DeepSpeech: spectrogram frames per utterance")->check(CLI::Range(8, 4096));
   app.add_option("--caption", f.shape.caption, "NeuralTalk: words per caption")->check(CLI::Range(2, 256));

@@ -2,8 +2,8 @@
 // The DSD paper's CNNs as libtorch modules, written to torchvision 0.14's definitions: every
 // parameter's name, shape and registration order equal to Python's `torchvision.models.NAME()`
 // (test_paper_nets compares them with Debian's python3-torchvision at test time). Parameter
-// totals: AlexNet 61,100,840 (torchvision's one-tower AlexNet, not the paper's grouped Caffe
-// model), VGG-16 138,357,544, GoogLeNet 6,624,904 (13,004,888 with its two auxiliary heads),
+// totals: AlexNet 61,100,840 (torchvision's one-tower AlexNet; the paper's grouped Caffe model,
+// which torchvision does not define, is CaffeAlexNet below: 60,965,224), VGG-16 138,357,544, GoogLeNet 6,624,904 (13,004,888 with its two auxiliary heads),
 // ResNet-18/50/152 11,689,512 / 25,557,032 / 60,192,808, SqueezeNet 1.0 1,248,424.
 // The forward passes are torchvision's too (eval-mode GoogLeNet returns the main head only).
 #include <torch/torch.h>
@@ -48,6 +48,52 @@ struct AlexNetImpl : nn::Module {
   }
 };
 TORCH_MODULE(AlexNet);
+
+inline nn::Conv2d grouped_conv(std::int64_t in, std::int64_t out, std::int64_t k, std::int64_t pad,
+                               std::int64_t groups) {
+  return nn::Conv2d(nn::Conv2dOptions(in, out, k).padding(pad).groups(groups));
+}
+
+/// The AlexNet the paper pruned: BVLC Caffe's `models/bvlc_alexnet` (two towers, so conv2, conv4
+/// and conv5 are grouped in two; LRN of 5 channels, alpha 1e-4, beta 0.75 after relu1 and relu2),
+/// with Caffe's layer names (conv1.weight, ..., fc8.bias) and 60,965,224 parameters. Its pools
+/// round up as Caffe's do, so 224 x 224 inputs reach fc6 at 6 x 6 like Caffe's 227 x 227 crops.
+struct CaffeAlexNetImpl : nn::Module {
+  nn::Conv2d conv1{conv(3, 96, 11, 4)}, conv2{grouped_conv(96, 256, 5, 2, 2)},
+      conv3{grouped_conv(256, 384, 3, 1, 1)}, conv4{grouped_conv(384, 384, 3, 1, 2)},
+      conv5{grouped_conv(384, 256, 3, 1, 2)};
+  nn::LocalResponseNorm norm{nn::LocalResponseNormOptions(5).alpha(1e-4).beta(0.75).k(1.0)};
+  nn::MaxPool2d pool{max_pool(3, 2, 0, /*ceil=*/true)};
+  nn::Linear fc6{256 * 6 * 6, 4096}, fc7{4096, 4096}, fc8{4096, 1000};
+  nn::Dropout drop{0.5};
+  CaffeAlexNetImpl() {
+    register_module("conv1", conv1);
+    register_module("conv2", conv2);
+    register_module("conv3", conv3);
+    register_module("conv4", conv4);
+    register_module("conv5", conv5);
+    register_module("fc6", fc6);
+    register_module("fc7", fc7);
+    register_module("fc8", fc8);
+    register_module("norm", norm);  // no parameters: registered so train() and eval() reach them
+    register_module("pool", pool);
+    register_module("drop", drop);
+  }
+  /// The side of pool5's output for square inputs of `image` pixels (fc6 takes 6: 199 to 230).
+  static std::int64_t pool5_side(std::int64_t image) {
+    const auto pooled = [](std::int64_t n) { return n < 3 ? 0 : (n - 3 + 1) / 2 + 1; };  // 3/2, rounding up
+    return image < 11 ? 0 : pooled(pooled(pooled((image - 11) / 4 + 1)));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    torch::Tensor y = pool->forward(norm->forward(torch::relu(conv1->forward(x))));
+    y = pool->forward(norm->forward(torch::relu(conv2->forward(y))));
+    y = torch::relu(conv4->forward(torch::relu(conv3->forward(y))));
+    y = pool->forward(torch::relu(conv5->forward(y))).flatten(1);
+    y = drop->forward(torch::relu(fc6->forward(y)));
+    return fc8->forward(drop->forward(torch::relu(fc7->forward(y))));
+  }
+};
+TORCH_MODULE(CaffeAlexNet);
 
 /// torchvision.models.vgg16: configuration "D", 13 convolutions of 3x3, no BatchNorm.
 struct Vgg16Impl : nn::Module {
@@ -300,7 +346,8 @@ struct Network {
 
 /// The torchvision networks by torchvision's name: "alexnet", "vgg16", "googlenet" (and
 /// "googlenet_aux", with the auxiliary heads), "resnet18", "resnet50", "resnet152",
-/// "squeezenet1_0". Throws std::invalid_argument for another name.
+/// "squeezenet1_0"; and "alexnet_caffe", the paper's grouped AlexNet (CaffeAlexNet). Throws
+/// std::invalid_argument for another name.
 inline Network make_torchvision(const std::string& name) {
   const auto held = [](auto holder) {
     auto impl = holder.ptr();
@@ -313,6 +360,7 @@ inline Network make_torchvision(const std::string& name) {
     return n;
   };
   if (name == "alexnet") return held(AlexNet());
+  if (name == "alexnet_caffe") return held(CaffeAlexNet());
   if (name == "vgg16") return held(Vgg16());
   if (name == "googlenet") return held(GoogLeNet(false));
   if (name == "googlenet_aux") return held(GoogLeNet(true));

@@ -22,9 +22,9 @@ namespace experiments::paper {
 
 /// Every name `make_trainable` takes.
 inline const std::vector<std::string>& trainable_names() {
-  static const std::vector<std::string> names{"alexnet",  "vgg16",         "googlenet",  "googlenet_aux",
-                                              "resnet18", "resnet50",      "resnet152",  "squeezenet1_0",
-                                              "neuraltalk", "deepspeech1", "deepspeech2"};
+  static const std::vector<std::string> names{"alexnet",       "alexnet_caffe", "vgg16",      "googlenet",
+                                              "googlenet_aux", "resnet18",      "resnet50",   "resnet152",
+                                              "squeezenet1_0", "neuraltalk",    "deepspeech1", "deepspeech2"};
   return names;
 }
 
@@ -103,9 +103,11 @@ inline Trainable make_trainable(const std::string& net, const InputShape& shape)
     // Karpathy's matrices are not called weight*: every matrix (2-D), not be and bd
     t.wrap.select = [](const std::string&, const torch::Tensor& p) { return p.dim() >= 2; };
   } else {
+    const std::int64_t s = shape.image;
+    DSD_REQUIRE(net != "alexnet_caffe" || CaffeAlexNetImpl::pool5_side(s) == 6, invalid_argument,
+                "alexnet_caffe takes images of 199 to 230 pixels a side (its fc6 reads 6 x 6), not ", s);
     auto vision = make_torchvision(net);
     t.module = vision.module;
-    const std::int64_t s = shape.image;
     t.input = dsd::detail::format("%d x 3 x %d x %d", static_cast<int>(b), static_cast<int>(s), static_cast<int>(s));
     t.batch = [=](int seed) {
       torch::manual_seed(static_cast<std::uint64_t>(seed));
