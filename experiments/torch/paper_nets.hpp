@@ -1,11 +1,12 @@
 #pragma once
 // The DSD paper's CNNs as libtorch modules, written to torchvision 0.14's definitions: every
 // parameter's name, shape and registration order equal to Python's `torchvision.models.NAME()`
-// (test_paper_nets compares them with Debian's python3-torchvision at test time). Parameter
-// totals: AlexNet 61,100,840 (torchvision's one-tower AlexNet; the paper's grouped Caffe model,
-// which torchvision does not define, is CaffeAlexNet below: 60,965,224), VGG-16 138,357,544, GoogLeNet 6,624,904 (13,004,888 with its two auxiliary heads),
+// (test_paper_nets compares them with Debian's python3-torchvision at test time); and the
+// paper's own AlexNet, BVLC Caffe's grouped model, which torchvision does not define
+// (CaffeAlexNet: Caffe's layer names and forward, 60,965,224 parameters). Parameter totals of
+// the torchvision ones: AlexNet 61,100,840 (one tower), VGG-16 138,357,544, GoogLeNet 6,624,904 (13,004,888 with its two auxiliary heads),
 // ResNet-18/50/152 11,689,512 / 25,557,032 / 60,192,808, SqueezeNet 1.0 1,248,424.
-// The forward passes are torchvision's too (eval-mode GoogLeNet returns the main head only).
+// Their forward passes are torchvision's too (eval-mode GoogLeNet returns the main head only).
 #include <torch/torch.h>
 
 #include <cstdint>
@@ -81,7 +82,7 @@ struct CaffeAlexNetImpl : nn::Module {
   }
   /// The side of pool5's output for square inputs of `image` pixels (fc6 takes 6: 199 to 230).
   static std::int64_t pool5_side(std::int64_t image) {
-    const auto pooled = [](std::int64_t n) { return n < 3 ? 0 : (n - 3 + 1) / 2 + 1; };  // 3/2, rounding up
+    const auto pooled = [](std::int64_t n) { return n < 2 ? 0 : (n - 2) / 2 + 1; };  // 3/2, rounding up
     return image < 11 ? 0 : pooled(pooled(pooled((image - 11) / 4 + 1)));
   }
   torch::Tensor forward(const torch::Tensor& x) {

@@ -136,6 +136,7 @@ TEST_CASE("the paper's Caffe AlexNet has BVLC's grouped layers, 60,965,224 param
   CHECK(CaffeAlexNetImpl::pool5_side(199) == 6);
   CHECK(CaffeAlexNetImpl::pool5_side(230) == 6);
   CHECK(CaffeAlexNetImpl::pool5_side(231) == 7);
+  CHECK(CaffeAlexNetImpl::pool5_side(39) == 1);  // a 3/2 pool rounding up takes 2 pixels to 1
   experiments::paper::InputShape small;
   small.image = 64;
   CHECK_THROWS_WITH_AS(experiments::paper::make_trainable("alexnet_caffe", small),
