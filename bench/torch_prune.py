@@ -188,8 +188,8 @@ class CaffeAlexNet(torch.nn.Module):
 
 
 TOTALS = {"alexnet": 61_100_840, "alexnet_caffe": 60_965_224, "vgg16": 138_357_544, "googlenet": 6_624_904,
-          "googlenet_aux": 13_004_888, "resnet18": 11_689_512, "resnet50": 25_557_032, "resnet152": 60_192_808, "squeezenet1_0": 1_248_424,
-          "neuraltalk": 6_798_314, "deepspeech1": 8_139_805, "deepspeech2": 67_740_758}
+          "googlenet_aux": 13_004_888, "resnet18": 11_689_512, "resnet50": 25_557_032, "resnet152": 60_192_808,
+          "squeezenet1_0": 1_248_424, "neuraltalk": 6_798_314, "deepspeech1": 8_139_805, "deepspeech2": 67_740_758}
 
 
 def network(net):

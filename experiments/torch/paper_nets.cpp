@@ -55,8 +55,7 @@ struct Timing {
 int main(int argc, char** argv) {
   Flags f;
   CLI::App app{"The DSD paper's networks at their real shapes, run through a recipe file with dsd"};
-  app.add_option("--net", f.net, "alexnet | alexnet_caffe | vgg16 | googlenet | googlenet_aux | resnet18 | resnet50 | resnet152 | "
-                                 "squeezenet1_0 | neuraltalk | deepspeech1 | deepspeech2")
+  app.add_option("--net", f.net, "which of the paper's networks: one of the names above")
       ->required()
       ->check(CLI::IsMember(experiments::paper::trainable_names()));
   app.add_option("--recipe", f.recipe, "the recipe file (recipes/*.json)")->required();

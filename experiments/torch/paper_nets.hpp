@@ -4,8 +4,9 @@
 // (test_paper_nets compares them with Debian's python3-torchvision at test time); and the
 // paper's own AlexNet, BVLC Caffe's grouped model, which torchvision does not define
 // (CaffeAlexNet: Caffe's layer names and forward, 60,965,224 parameters). Parameter totals of
-// the torchvision ones: AlexNet 61,100,840 (one tower), VGG-16 138,357,544, GoogLeNet 6,624,904 (13,004,888 with its two auxiliary heads),
-// ResNet-18/50/152 11,689,512 / 25,557,032 / 60,192,808, SqueezeNet 1.0 1,248,424.
+// the torchvision ones: AlexNet 61,100,840 (one tower), VGG-16 138,357,544, GoogLeNet 6,624,904
+// (13,004,888 with its two auxiliary heads), ResNet-18/50/152 11,689,512 / 25,557,032 /
+// 60,192,808, SqueezeNet 1.0 1,248,424.
 // Their forward passes are torchvision's too (eval-mode GoogLeNet returns the main head only).
 #include <torch/torch.h>
 
@@ -61,7 +62,7 @@ inline nn::Conv2d grouped_conv(std::int64_t in, std::int64_t out, std::int64_t k
 /// round up as Caffe's do, so 224 x 224 inputs reach fc6 at 6 x 6 like Caffe's 227 x 227 crops.
 struct CaffeAlexNetImpl : nn::Module {
   nn::Conv2d conv1{conv(3, 96, 11, 4)}, conv2{grouped_conv(96, 256, 5, 2, 2)},
-      conv3{grouped_conv(256, 384, 3, 1, 1)}, conv4{grouped_conv(384, 384, 3, 1, 2)},
+      conv3{conv(256, 384, 3, 1, 1)}, conv4{grouped_conv(384, 384, 3, 1, 2)},
       conv5{grouped_conv(384, 256, 3, 1, 2)};
   nn::LocalResponseNorm norm{nn::LocalResponseNormOptions(5).alpha(1e-4).beta(0.75).k(1.0)};
   nn::MaxPool2d pool{max_pool(3, 2, 0, /*ceil=*/true)};

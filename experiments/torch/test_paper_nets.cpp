@@ -92,85 +92,6 @@ TEST_CASE("the paper's torchvision networks match torchvision 0.14 parameter by 
   }
 }
 
-TEST_CASE("the paper's Caffe AlexNet has BVLC's grouped layers, 60,965,224 parameters, and prunes and steps") {
-  torch::manual_seed(3);
-  auto net = experiments::paper::make_torchvision("alexnet_caffe");
-  using L = std::vector<std::pair<std::string, std::int64_t>>;
-  const auto counts = [&] {
-    L out;
-    for (const auto& p : net.module->named_parameters(true)) out.emplace_back(p.key(), p.value().numel());
-    return out;
-  }();
-  CHECK(counts == L{{"conv1.weight", 34'848},     {"conv1.bias", 96},   {"conv2.weight", 307'200},
-                    {"conv2.bias", 256},          {"conv3.weight", 884'736}, {"conv3.bias", 384},
-                    {"conv4.weight", 663'552},    {"conv4.bias", 384},  {"conv5.weight", 442'368},
-                    {"conv5.bias", 256},          {"fc6.weight", 37'748'736}, {"fc6.bias", 4'096},
-                    {"fc7.weight", 16'777'216},   {"fc7.bias", 4'096},  {"fc8.weight", 4'096'000},
-                    {"fc8.bias", 1'000}});
-  std::int64_t total = 0;
-  for (const auto& c : counts) total += c.second;
-  CHECK(total == 60'965'224);
-  // the two towers: conv2, conv4 and conv5 see half their input channels
-  const auto params = net.module->named_parameters(true);
-  CHECK(params["conv2.weight"].sizes().vec() == std::vector<std::int64_t>{256, 48, 5, 5});
-  CHECK(params["conv4.weight"].sizes().vec() == std::vector<std::int64_t>{384, 192, 3, 3});
-  CHECK(params["conv5.weight"].sizes().vec() == std::vector<std::int64_t>{256, 192, 3, 3});
-  {
-    // Caffe's 227 x 227 crops and torchvision's 224 x 224 both reach fc6 at 6 x 6; eval() turns
-    // the dropout off, so the forward pass is a function of its input
-    torch::NoGradGuard no_grad;
-    net.module->eval();
-    for (const std::int64_t side : {227, 224}) {
-      CAPTURE(side);
-      const torch::Tensor x = torch::randn({1, 3, side, side});
-      const torch::Tensor out = net.forward(x);
-      CHECK(out.sizes().vec() == std::vector<std::int64_t>{1, 1000});
-      CHECK(torch::isfinite(out).all().item<bool>());
-      CHECK(torch::equal(out, net.forward(x)));
-    }
-    net.module->train();
-  }
-  // other sides would fail inside fc6: the trainer refuses them first, naming the range
-  using experiments::paper::CaffeAlexNetImpl;
-  CHECK(CaffeAlexNetImpl::pool5_side(198) == 5);
-  CHECK(CaffeAlexNetImpl::pool5_side(199) == 6);
-  CHECK(CaffeAlexNetImpl::pool5_side(230) == 6);
-  CHECK(CaffeAlexNetImpl::pool5_side(231) == 7);
-  CHECK(CaffeAlexNetImpl::pool5_side(39) == 1);  // a 3/2 pool rounding up takes 2 pixels to 1
-  experiments::paper::InputShape small;
-  small.image = 64;
-  CHECK_THROWS_WITH_AS(experiments::paper::make_trainable("alexnet_caffe", small),
-                       doctest::Contains("199 to 230 pixels"), dsd::error);
-
-  std::size_t weights = 0;  // what dsd wraps by default: every weight, no bias
-  for (const auto& l : dsd::torch::wrap(*net.module)) weights += l.size();
-  CHECK(weights == 60'954'656u);
-
-  auto layers = dsd::torch::wrap(*net.module, {.exclude = {"conv1.weight"}});  // the CNN recipes' exclusion
-  REQUIRE(layers.size() == 7);
-  CHECK(layers[0].name() == "conv2.weight");
-  auto opt = experiments::paper::make_optimizer("sgd", *net.module, 5e-4);
-  const auto step = [&](int seed) {
-    torch::manual_seed(seed);
-    const torch::Tensor loss = net.loss(torch::randn({2, 3, 224, 224}), torch::randint(0, 1000, {2}, torch::kLong));
-    opt->zero_grad();
-    loss.backward();
-    opt->step();
-    layers.enforce(*opt);
-    return loss.item<double>();
-  };
-  CHECK(std::isfinite(step(1)));
-  dsd::prune(layers, dsd::UniformSparsity{.sparsity = 0.5});
-  layers.enforce(*opt);
-  for (const auto& l : layers) {
-    CAPTURE(l.name());
-    CHECK(l.size() - l.mask().count() == std::size_t(0.5 * double(l.size()) + 0.5));
-  }
-  CHECK(std::isfinite(step(2)));
-  CHECK(dsd_torch_test::nonzero_pruned_state(layers, *opt) == 0);
-  CHECK(torch::count_nonzero(params["conv1.weight"]).item<std::int64_t>() == 34'848);  // excluded: dense
-}
-
 TEST_CASE("GoogLeNet's training loss weighs its auxiliary heads' losses, not their logits") {
   torch::manual_seed(5);
   auto net = experiments::paper::make_torchvision("googlenet_aux");
@@ -250,6 +171,83 @@ std::int64_t total_of(const std::vector<std::pair<std::string, std::int64_t>>& l
 }
 
 }  // namespace
+
+TEST_CASE("the paper's Caffe AlexNet has BVLC's grouped layers, 60,965,224 parameters, and prunes and steps") {
+  torch::manual_seed(3);
+  auto net = experiments::paper::make_torchvision("alexnet_caffe");
+  using L = std::vector<std::pair<std::string, std::int64_t>>;
+  const auto counts = [&] {
+    L out;
+    for (const auto& p : net.module->named_parameters(true)) out.emplace_back(p.key(), p.value().numel());
+    return out;
+  }();
+  CHECK(counts == L{{"conv1.weight", 34'848},     {"conv1.bias", 96},   {"conv2.weight", 307'200},
+                    {"conv2.bias", 256},          {"conv3.weight", 884'736}, {"conv3.bias", 384},
+                    {"conv4.weight", 663'552},    {"conv4.bias", 384},  {"conv5.weight", 442'368},
+                    {"conv5.bias", 256},          {"fc6.weight", 37'748'736}, {"fc6.bias", 4'096},
+                    {"fc7.weight", 16'777'216},   {"fc7.bias", 4'096},  {"fc8.weight", 4'096'000},
+                    {"fc8.bias", 1'000}});
+  CHECK(total_of(counts) == 60'965'224);
+  // the two towers: conv2, conv4 and conv5 see half their input channels
+  const auto params = net.module->named_parameters(true);
+  CHECK(params["conv2.weight"].sizes().vec() == std::vector<std::int64_t>{256, 48, 5, 5});
+  CHECK(params["conv4.weight"].sizes().vec() == std::vector<std::int64_t>{384, 192, 3, 3});
+  CHECK(params["conv5.weight"].sizes().vec() == std::vector<std::int64_t>{256, 192, 3, 3});
+  {
+    // Caffe's 227 x 227 crops and torchvision's 224 x 224 both reach fc6 at 6 x 6; eval() turns
+    // the dropout off, so the forward pass is a function of its input
+    torch::NoGradGuard no_grad;
+    net.module->eval();
+    for (const std::int64_t side : {227, 224}) {
+      CAPTURE(side);
+      const torch::Tensor x = torch::randn({1, 3, side, side});
+      const torch::Tensor out = net.forward(x);
+      CHECK(out.sizes().vec() == std::vector<std::int64_t>{1, 1000});
+      CHECK(torch::isfinite(out).all().item<bool>());
+      CHECK(torch::equal(out, net.forward(x)));
+    }
+    net.module->train();
+  }
+  // other sides would fail inside fc6: the trainer refuses them first, naming the range
+  using experiments::paper::CaffeAlexNetImpl;
+  CHECK(CaffeAlexNetImpl::pool5_side(198) == 5);
+  CHECK(CaffeAlexNetImpl::pool5_side(199) == 6);
+  CHECK(CaffeAlexNetImpl::pool5_side(230) == 6);
+  CHECK(CaffeAlexNetImpl::pool5_side(231) == 7);
+  CHECK(CaffeAlexNetImpl::pool5_side(39) == 1);  // a 3/2 pool rounding up takes 2 pixels to 1
+  experiments::paper::InputShape small;
+  small.image = 64;
+  CHECK_THROWS_WITH_AS(experiments::paper::make_trainable("alexnet_caffe", small),
+                       doctest::Contains("199 to 230 pixels"), dsd::error);
+
+  std::size_t weights = 0;  // what dsd wraps by default: every weight, no bias
+  for (const auto& l : dsd::torch::wrap(*net.module)) weights += l.size();
+  CHECK(weights == 60'954'656u);
+
+  auto layers = dsd::torch::wrap(*net.module, {.exclude = {"conv1.weight"}});  // the CNN recipes' exclusion
+  REQUIRE(layers.size() == 7);
+  CHECK(layers[0].name() == "conv2.weight");
+  auto opt = experiments::paper::make_optimizer("sgd", *net.module, 5e-4);
+  const auto step = [&](int seed) {
+    torch::manual_seed(seed);
+    const torch::Tensor loss = net.loss(torch::randn({2, 3, 224, 224}), torch::randint(0, 1000, {2}, torch::kLong));
+    opt->zero_grad();
+    loss.backward();
+    opt->step();
+    layers.enforce(*opt);
+    return loss.item<double>();
+  };
+  CHECK(std::isfinite(step(1)));
+  dsd::prune(layers, dsd::UniformSparsity{.sparsity = 0.5});
+  layers.enforce(*opt);
+  for (const auto& l : layers) {
+    CAPTURE(l.name());
+    CHECK(l.size() - l.mask().count() == std::size_t(0.5 * double(l.size()) + 0.5));
+  }
+  CHECK(std::isfinite(step(2)));
+  CHECK(dsd_torch_test::nonzero_pruned_state(layers, *opt) == 0);
+  CHECK(torch::count_nonzero(params["conv1.weight"]).item<std::int64_t>() == 34'848);  // excluded: dense
+}
 
 TEST_CASE("DeepSpeech 1 has Table 6's layers; its recipe's Nesterov steps keep pruned weights at zero") {
   torch::manual_seed(2);
